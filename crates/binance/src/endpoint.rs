@@ -122,7 +122,10 @@ pub enum Weight {
     /// `(max limit inclusive, weight)` steps, ascending; the first step whose bound covers `limit`.
     ByLimit(&'static [(u32, u32)]),
     /// Cheaper when `symbol` is given.
-    BySymbol { with: u32, without: u32 },
+    BySymbol {
+        with: u32,
+        without: u32,
+    },
 }
 
 /// Top-level JSON shape of a successful response.
@@ -165,11 +168,7 @@ impl Endpoint {
             }
             Weight::ByLimit(steps) => {
                 let limit = limit.or_else(|| self.limit_param().map(|(d, _)| d)).unwrap_or(0);
-                steps
-                    .iter()
-                    .find(|(max, _)| limit <= *max)
-                    .or(steps.last())
-                    .map_or(1, |(_, w)| *w)
+                steps.iter().find(|(max, _)| limit <= *max).or(steps.last()).map_or(1, |(_, w)| *w)
             }
         }
     }
@@ -186,6 +185,55 @@ impl Endpoint {
     #[must_use]
     pub fn param(&self, name: &str) -> Option<&Param> {
         self.params.iter().find(|p| p.name == name)
+    }
+
+    /// Checks a successful payload against the documented shape and field set, so the
+    /// simulator's tests and the snapshot (which warns on drift of the real API) share one rule.
+    ///
+    /// # Errors
+    /// What differs, naming the endpoint.
+    pub fn check_payload(&self, v: &serde_json::Value) -> Result<(), String> {
+        let want = self.fields;
+        fn keys_of<'v>(id: &str, o: &'v serde_json::Value) -> Result<Vec<&'v str>, String> {
+            o.as_object()
+                .map(|m| m.keys().map(String::as_str).collect())
+                .ok_or_else(|| format!("{id}: expected an object, got {o}"))
+        }
+        let id = self.id();
+        let same = |got: Vec<&str>| -> Result<(), String> {
+            if got == want { Ok(()) } else { Err(format!("{}: fields {got:?}, documented {want:?}", self.id())) }
+        };
+        match self.shape {
+            Shape::Object => same(keys_of(&id, v)?),
+            Shape::Array | Shape::Klines => {
+                let rows = v.as_array().ok_or_else(|| format!("{}: expected an array", self.id()))?;
+                for row in rows {
+                    if self.shape == Shape::Array {
+                        same(keys_of(&id, row)?)?;
+                        continue;
+                    }
+                    let k = row.as_array().filter(|k| k.len() == want.len());
+                    let k =
+                        k.ok_or_else(|| format!("{}: kline is not a {}-element array: {row}", self.id(), want.len()))?;
+                    for (i, x) in k.iter().enumerate() {
+                        // Open time, close time and trade count are integers; the rest decimal strings.
+                        let ok = if matches!(i, 0 | 6 | 8) {
+                            x.is_u64()
+                        } else {
+                            x.as_str().is_some_and(|s| s.parse::<f64>().is_ok())
+                        };
+                        if !ok {
+                            return Err(format!(
+                                "{}: kline column {i} ({}) has the wrong type: {x}",
+                                self.id(),
+                                want[i]
+                            ));
+                        }
+                    }
+                }
+                Ok(())
+            }
+        }
     }
 
     /// `spot/klines`-style identifier used in logs and manifests.
@@ -214,13 +262,11 @@ const START: Param = opt("startTime", ParamKind::Time);
 const END: Param = opt("endTime", ParamKind::Time);
 const FROM_ID: Param = opt("fromId", ParamKind::Id);
 
-const SPOT_KLINE_PARAMS: &[Param] =
-    &[SYMBOL, INTERVAL, START, END, opt("limit", limit(500, 1000, LimitClass::Kline))];
+const SPOT_KLINE_PARAMS: &[Param] = &[SYMBOL, INTERVAL, START, END, opt("limit", limit(500, 1000, LimitClass::Kline))];
 const FUT_KLINE_LIMIT: Param = opt("limit", limit(500, 1500, LimitClass::Kline));
 /// USD-M kline weight: 1 / 2 / 5 / 10 for limit < 100 / < 500 / ≤ 1000 / > 1000.
 const FUT_KLINE_WEIGHT: Weight = Weight::ByLimit(&[(99, 1), (499, 2), (1000, 5), (u32::MAX, 10)]);
-const STATS_PARAMS: &[Param] =
-    &[SYMBOL, PERIOD, START, END, opt("limit", limit(30, 500, LimitClass::Metric))];
+const STATS_PARAMS: &[Param] = &[SYMBOL, PERIOD, START, END, opt("limit", limit(30, 500, LimitClass::Metric))];
 
 const KLINE_FIELDS: &[&str] = &[
     "openTime",
@@ -449,15 +495,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
         weight: Weight::Fixed(1),
         bucket: None,
         shape: Shape::Object,
-        fields: &[
-            "timezone",
-            "serverTime",
-            "futuresType",
-            "rateLimits",
-            "exchangeFilters",
-            "assets",
-            "symbols",
-        ],
+        fields: &["timezone", "serverTime", "futuresType", "rateLimits", "exchangeFilters", "assets", "symbols"],
     },
     Endpoint {
         name: "depth",
@@ -577,13 +615,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
         weight: Weight::Fixed(0),
         bucket: Some(Bucket::FundingRate),
         shape: Shape::Array,
-        fields: &[
-            "symbol",
-            "adjustedFundingRateCap",
-            "adjustedFundingRateFloor",
-            "fundingIntervalHours",
-            "disclaimer",
-        ],
+        fields: &["symbol", "adjustedFundingRateCap", "adjustedFundingRateFloor", "fundingIntervalHours", "disclaimer"],
     },
     Endpoint {
         name: "ticker_24hr_price_change",
@@ -847,6 +879,19 @@ mod tests {
         #[case] expected: u32,
     ) {
         assert_eq!(find(market, name).unwrap().weight_for(limit, true), expected);
+    }
+
+    #[rstest]
+    #[case::ok(Market::UsdM, "ticker_price", r#"{"symbol":"BTCUSDT","price":"1.0","time":1}"#, true)]
+    #[case::missing(Market::UsdM, "ticker_price", r#"{"symbol":"BTCUSDT","price":"1.0"}"#, false)]
+    #[case::extra(Market::Spot, "ticker_price", r#"{"symbol":"BTCUSDT","price":"1.0","x":1}"#, false)]
+    #[case::kline(Market::Spot, "klines", r#"[[1,"1","1","1","1","1",2,"1",3,"1","1","0"]]"#, true)]
+    #[case::kline_float(Market::Spot, "klines", r#"[[1,1.0,"1","1","1","1",2,"1",3,"1","1","0"]]"#, false)]
+    #[case::kline_short(Market::Spot, "klines", r#"[[1,"1"]]"#, false)]
+    fn payload_check(#[case] market: Market, #[case] name: &str, #[case] body: &str, #[case] ok: bool) {
+        let ep = find(market, name).unwrap();
+        let v: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert_eq!(ep.check_payload(&v).is_ok(), ok, "{:?}", ep.check_payload(&v));
     }
 
     #[test]
