@@ -1,6 +1,18 @@
 //! alphalab's offline Binance: a seeded market model served over Binance's wire formats.
+//!
+//! [`spawn`] starts it in-process on an ephemeral loopback port (tests, demo, benchmarks);
+//! [`router`] gives the bare axum app. Every route comes from `binance::ENDPOINTS`.
 
+pub mod config;
 pub mod events;
+pub mod fault;
+pub mod limits;
 pub mod model;
 pub mod payload;
 pub mod query;
+pub mod rest;
+pub mod server;
+pub mod ws;
+
+pub use config::SimConfig;
+pub use server::{AppState, SimHandle, router, spawn};

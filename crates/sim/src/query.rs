@@ -25,21 +25,13 @@ impl ApiError {
     /// `-1102` mandatory parameter missing.
     #[must_use]
     pub fn missing(param: &str) -> Self {
-        Self::new(
-            400,
-            -1102,
-            format!("Mandatory parameter '{param}' was not sent, was empty/null, or malformed."),
-        )
+        Self::new(400, -1102, format!("Mandatory parameter '{param}' was not sent, was empty/null, or malformed."))
     }
 
     /// `-1100` illegal characters.
     #[must_use]
     pub fn illegal(param: &str, legal: &str) -> Self {
-        Self::new(
-            400,
-            -1100,
-            format!("Illegal characters found in parameter '{param}'; legal range is '{legal}'."),
-        )
+        Self::new(400, -1100, format!("Illegal characters found in parameter '{param}'; legal range is '{legal}'."))
     }
 
     /// `-1130` a parameter value outside its allowed set or range.

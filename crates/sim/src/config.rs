@@ -1,0 +1,114 @@
+//! Simulator settings, loadable from TOML (unknown keys rejected) and overridable by flags.
+
+use std::net::SocketAddr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{fault::FaultConfig, model::ModelConfig};
+
+/// Everything the simulator can be told.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SimConfig {
+    /// Address to bind; port 0 picks a free one. Loopback by default: the simulator is for
+    /// tests and demos and never needs to be reachable from elsewhere.
+    pub bind: SocketAddr,
+    /// Server time at start-up in ms since the epoch; `None` follows the wall clock.
+    pub start_time_ms: Option<u64>,
+    pub model: ModelConfig,
+    pub limits: LimitsConfig,
+    pub faults: FaultConfig,
+    pub ws: WsConfig,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        Self {
+            bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+            start_time_ms: None,
+            model: ModelConfig::default(),
+            limits: LimitsConfig::default(),
+            faults: FaultConfig::default(),
+            ws: WsConfig::default(),
+        }
+    }
+}
+
+impl SimConfig {
+    /// Parses a TOML document.
+    ///
+    /// # Errors
+    /// A message naming the offending key (unknown keys are rejected).
+    pub fn from_toml(text: &str) -> Result<Self, toml::de::Error> {
+        toml::from_str(text)
+    }
+}
+
+/// Binance's per-IP limits; the defaults are the production ones.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    pub enabled: bool,
+    pub spot_weight_per_minute: u32,
+    pub usdm_weight_per_minute: u32,
+    /// Length of a weight window. Binance uses 60 s; tests shrink it to keep 429 waits short.
+    pub window_ms: u64,
+    /// Requests per 5 minutes on `/fapi/v1/fundingRate` + `/fapi/v1/fundingInfo`.
+    pub funding_requests_per_5m: u32,
+    /// Requests per 5 minutes on `/futures/data/*`.
+    pub futures_data_requests_per_5m: u32,
+    /// Requests answered 429 within one window after which the IP is banned (HTTP 418).
+    pub ban_after_429s: u32,
+    /// Length of a ban. Binance escalates from 2 minutes to 3 days.
+    pub ban_secs: u64,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            spot_weight_per_minute: 6000,
+            usdm_weight_per_minute: 2400,
+            window_ms: 60_000,
+            funding_requests_per_5m: 500,
+            futures_data_requests_per_5m: 1000,
+            ban_after_429s: 5,
+            ban_secs: 120,
+        }
+    }
+}
+
+/// WebSocket behaviour.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WsConfig {
+    /// How often queued events are pushed to each connection.
+    pub tick_ms: u64,
+    /// Server ping period (Binance: every 20 s spot, 3 min futures).
+    pub ping_interval_ms: u64,
+}
+
+impl Default for WsConfig {
+    fn default() -> Self {
+        Self { tick_ms: 100, ping_interval_ms: 20_000 }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_keys_are_rejected_with_their_name() {
+        let err = SimConfig::from_toml("[limits]\nspot_weigth_per_minute = 10\n").unwrap_err();
+        assert!(err.to_string().contains("spot_weigth_per_minute"), "{err}");
+    }
+
+    #[test]
+    fn partial_file_keeps_defaults() {
+        let cfg = SimConfig::from_toml("start_time_ms = 1700000000000\n[limits]\nwindow_ms = 1000\n").unwrap();
+        assert_eq!(cfg.start_time_ms, Some(1_700_000_000_000));
+        assert_eq!(cfg.limits.window_ms, 1000);
+        assert_eq!(cfg.limits.spot_weight_per_minute, 6000);
+    }
+}

@@ -1,0 +1,183 @@
+//! Server assembly: shared state, the router built from the endpoint table, and `spawn`.
+
+use std::{
+    net::SocketAddr,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{SystemTime, UNIX_EPOCH},
+};
+
+use axum::{Router, routing::get};
+use binance::{ENDPOINTS, Endpoint, Market};
+use tokio::{sync::oneshot, task::JoinHandle};
+
+use crate::{config::SimConfig, fault::Faults, limits::Limits, model::Model, rest, ws};
+
+/// Request counters, for tests and benchmarks.
+#[derive(Debug)]
+pub struct Stats {
+    per_endpoint: Vec<AtomicU64>,
+    too_many: AtomicU64,
+    banned: AtomicU64,
+}
+
+impl Stats {
+    fn new() -> Self {
+        Self {
+            per_endpoint: ENDPOINTS.iter().map(|_| AtomicU64::new(0)).collect(),
+            too_many: AtomicU64::new(0),
+            banned: AtomicU64::new(0),
+        }
+    }
+
+    /// Counts a request of `ep`; returns its 1-based index for that endpoint.
+    pub fn record(&self, ep: &Endpoint) -> u64 {
+        let i = ENDPOINTS.iter().position(|e| std::ptr::eq(e, ep)).unwrap_or(0);
+        self.per_endpoint[i].fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    pub fn record_429(&self) {
+        self.too_many.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn record_418(&self) {
+        self.banned.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Requests served for `ep` so far.
+    #[must_use]
+    pub fn requests(&self, ep: &Endpoint) -> u64 {
+        ENDPOINTS.iter().position(|e| std::ptr::eq(e, ep)).map_or(0, |i| self.per_endpoint[i].load(Ordering::Relaxed))
+    }
+
+    /// All requests served.
+    #[must_use]
+    pub fn total_requests(&self) -> u64 {
+        self.per_endpoint.iter().map(|c| c.load(Ordering::Relaxed)).sum()
+    }
+
+    #[must_use]
+    pub fn responses_429(&self) -> u64 {
+        self.too_many.load(Ordering::Relaxed)
+    }
+
+    #[must_use]
+    pub fn responses_418(&self) -> u64 {
+        self.banned.load(Ordering::Relaxed)
+    }
+}
+
+/// Everything a handler needs.
+#[derive(Debug)]
+pub struct AppState {
+    pub cfg: SimConfig,
+    pub model: Arc<Model>,
+    pub limits: Limits,
+    pub faults: Faults,
+    pub stats: Stats,
+    /// Server time minus wall time, in ms.
+    offset_ms: i64,
+}
+
+fn wall_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+impl AppState {
+    #[must_use]
+    pub fn new(cfg: SimConfig) -> Self {
+        let offset_ms = cfg.start_time_ms.map_or(0, |s| s as i64 - wall_ms() as i64);
+        Self {
+            model: Arc::new(Model::new(cfg.model.clone())),
+            limits: Limits::new(cfg.limits.clone()),
+            faults: Faults::new(cfg.faults.clone()),
+            stats: Stats::new(),
+            offset_ms,
+            cfg,
+        }
+    }
+
+    /// Server time in ms: the wall clock, shifted to the configured start.
+    #[must_use]
+    pub fn now_ms(&self) -> u64 {
+        (wall_ms() as i64 + self.offset_ms).max(0) as u64
+    }
+}
+
+/// The simulator's routes: every table row, plus the WebSocket endpoints of both markets
+/// (`/ws`, `/stream` for spot; `/fstream/ws`, `/fstream/stream` for USD-M).
+pub fn router(state: Arc<AppState>) -> Router {
+    let mut r = Router::new();
+    for ep in ENDPOINTS {
+        r = r.route(ep.path, get(move |s, req| rest::handle(ep, s, req)));
+    }
+    for (prefix, market) in [("", Market::Spot), ("/fstream", Market::UsdM)] {
+        r = r
+            .route(&format!("{prefix}/ws"), get(move |s, q, u| ws::raw(market, s, q, u)))
+            .route(&format!("{prefix}/ws/{{*streams}}"), get(move |s, q, u| ws::raw(market, s, q, u)))
+            .route(&format!("{prefix}/stream"), get(move |s, q, u| ws::combined(market, s, q, u)));
+    }
+    r.with_state(state)
+}
+
+/// A running simulator.
+#[derive(Debug)]
+pub struct SimHandle {
+    pub addr: SocketAddr,
+    pub state: Arc<AppState>,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: JoinHandle<()>,
+}
+
+impl SimHandle {
+    /// Base URL of both REST markets (paths differ: `/api/v3`, `/fapi/v1`, `/futures/data`).
+    #[must_use]
+    pub fn rest_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// WebSocket base URL of a market; the client appends `/stream` or `/ws/<name>`.
+    #[must_use]
+    pub fn stream_url(&self, market: Market) -> String {
+        match market {
+            Market::Spot => format!("ws://{}", self.addr),
+            Market::UsdM => format!("ws://{}/fstream", self.addr),
+        }
+    }
+
+    /// Stops accepting, lets in-flight requests finish, and waits for the server task.
+    pub async fn shutdown(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        let _ = (&mut self.task).await;
+    }
+
+    /// Waits until the server stops (e.g. on Ctrl-C handled by the caller).
+    pub async fn join(self) {
+        let _ = self.task.await;
+    }
+}
+
+/// Binds `cfg.bind` and serves in a background task.
+///
+/// # Errors
+/// The bind error.
+pub async fn spawn(cfg: SimConfig) -> std::io::Result<SimHandle> {
+    let listener = tokio::net::TcpListener::bind(cfg.bind).await?;
+    let addr = listener.local_addr()?;
+    let state = Arc::new(AppState::new(cfg));
+    let app = router(Arc::clone(&state)).into_make_service_with_connect_info::<SocketAddr>();
+    let (tx, rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let serve = axum::serve(listener, app).with_graceful_shutdown(async {
+            let _ = rx.await;
+        });
+        if let Err(e) = serve.await {
+            log::error!("simulator stopped: {e}");
+        }
+    });
+    Ok(SimHandle { addr, state, shutdown: Some(tx), task })
+}
