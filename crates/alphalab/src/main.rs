@@ -1,1 +1,20 @@
-fn main() {}
+//! The `alphalab` binary: parses the command line, starts NautilusTrader's logger, runs a job,
+//! and maps the outcome to an exit code (0 ok, 1 partial failure, 2 error).
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+mod cli;
+
+fn main() -> ExitCode {
+    let args = cli::Cli::parse();
+    match cli::run(args) {
+        Ok(code) => code,
+        Err(e) => {
+            // The logger may not be up (bad settings): stderr always works.
+            eprintln!("alphalab: error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,167 @@
+//! Command-line definitions and their thin dispatch to the library jobs.
+
+use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
+
+use alphalab::{
+    logging,
+    settings::{SettingsFile, SnapshotArgs},
+    snapshot,
+};
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use sim::SimConfig;
+
+#[derive(Debug, Parser)]
+#[command(name = "alphalab", version, about = "Binance alpha research workbench on NautilusTrader")]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the offline Binance simulator on loopback until Ctrl-C.
+    Sim(SimArgs),
+    /// Fetch every legacy payload (40 REST + the rolling-window ticker WebSocket) into OUTPUT_DIR.
+    Snapshot {
+        /// TOML settings file with a [snapshot] table (below flags and environment variables).
+        #[arg(long, env = "ALPHALAB_CONFIG")]
+        config: Option<PathBuf>,
+        #[command(flatten)]
+        args: Box<SnapshotArgs>,
+    },
+    /// End to end on the embedded simulator: start it, take a snapshot through it, report.
+    Demo {
+        /// Output folder.
+        #[arg(long, default_value = "outputs/demo")]
+        output_dir: PathBuf,
+        /// WebSocket capture length in seconds.
+        #[arg(long, default_value_t = 5)]
+        ws_capture_seconds: u64,
+        /// Market model seed.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+struct SimArgs {
+    /// Simulator TOML file (model, limits, faults, ws); flags below override it.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Address to bind.
+    #[arg(long, default_value = "127.0.0.1:8900")]
+    bind: SocketAddr,
+    /// Market model seed.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Server time at start-up, ms since the epoch (default: wall clock).
+    #[arg(long)]
+    start_time_ms: Option<u64>,
+    /// Latency added to every REST response, ms.
+    #[arg(long)]
+    latency_ms: Option<u64>,
+    /// Uniform extra latency, ms.
+    #[arg(long)]
+    jitter_ms: Option<u64>,
+    /// Disable weight limits (429/418).
+    #[arg(long)]
+    no_limits: bool,
+    /// Log level.
+    #[arg(long, env = "LOG_LEVEL", default_value = "INFO")]
+    log_level: String,
+}
+
+impl SimArgs {
+    fn config(&self) -> anyhow::Result<SimConfig> {
+        let mut cfg = match &self.config {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+                SimConfig::from_toml(&text).with_context(|| format!("{}", p.display()))?
+            }
+            None => SimConfig::default(),
+        };
+        cfg.bind = self.bind;
+        if let Some(s) = self.seed {
+            cfg.model.seed = s;
+        }
+        cfg.start_time_ms = self.start_time_ms.or(cfg.start_time_ms);
+        if let Some(l) = self.latency_ms {
+            cfg.faults.latency_ms = l;
+        }
+        if let Some(j) = self.jitter_ms {
+            cfg.faults.jitter_ms = j;
+        }
+        if self.no_limits {
+            cfg.limits.enabled = false;
+        }
+        Ok(cfg)
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+}
+
+/// Runs one command.
+///
+/// # Errors
+/// Settings, I/O or start-up errors; partial snapshot failures become exit code 1 instead.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Sim(args) => {
+            let cfg = args.config()?;
+            let _log = logging::init(&args.log_level)?;
+            runtime()?.block_on(async {
+                let handle = sim::spawn(cfg).await.context("starting the simulator")?;
+                log::info!("simulator listening: REST {} (spot /api/v3, USD-M /fapi/v1 + /futures/data)", handle.rest_url());
+                log::info!(
+                    "point alphalab (or the legacy script) at it: BASE_PATH_SPOT={0} BASE_PATH_FUTURES={0} STREAM_URL_SPOT={1}",
+                    handle.rest_url(),
+                    handle.stream_url(binance::Market::Spot)
+                );
+                tokio::signal::ctrl_c().await?;
+                log::info!("simulator stopping");
+                handle.shutdown().await;
+                Ok(ExitCode::SUCCESS)
+            })
+        }
+        Command::Snapshot { config, args } => {
+            let file = match config {
+                Some(p) => SettingsFile::load(&p).map_err(anyhow::Error::msg)?,
+                None => SettingsFile::default(),
+            };
+            let cfg = (*args).or(file.snapshot).resolve().map_err(anyhow::Error::msg)?;
+            let _log = logging::init(&cfg.log_level)?;
+            let manifest = runtime()?.block_on(snapshot::run(&cfg))?;
+            Ok(exit_for(manifest.failures()))
+        }
+        Command::Demo { output_dir, ws_capture_seconds, seed } => {
+            let _log = logging::init("INFO")?;
+            runtime()?.block_on(async {
+                let mut sim_cfg = SimConfig::default();
+                sim_cfg.model.seed = seed;
+                let handle = sim::spawn(sim_cfg).await.context("starting the simulator")?;
+                log::info!("demo: simulator on {}", handle.rest_url());
+                let cfg = SnapshotArgs {
+                    base_path_spot: Some(handle.rest_url()),
+                    base_path_futures: Some(handle.rest_url()),
+                    stream_url_spot: Some(handle.stream_url(binance::Market::Spot)),
+                    output_dir: Some(output_dir.clone()),
+                    ws_capture_seconds: Some(ws_capture_seconds.to_string()),
+                    ..SnapshotArgs::default()
+                }
+                .resolve()
+                .map_err(anyhow::Error::msg)?;
+                let manifest = snapshot::run(&cfg).await?;
+                handle.shutdown().await;
+                log::info!("demo: snapshot in {} (manifest.json lists every payload)", output_dir.display());
+                Ok(exit_for(manifest.failures()))
+            })
+        }
+    }
+}
+
+fn exit_for(failures: usize) -> ExitCode {
+    if failures == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) }
+}

@@ -1,0 +1,6 @@
+//! alphalab's application layer: settings, logging and the jobs the CLI runs.
+
+pub mod fsio;
+pub mod logging;
+pub mod settings;
+pub mod snapshot;
