@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{fault::FaultConfig, model::ModelConfig};
+use crate::{fault::FaultConfig, model::ModelConfig, replay::ReplayFile};
 
 /// Everything the simulator can be told.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -13,12 +13,16 @@ pub struct SimConfig {
     /// Address to bind; port 0 picks a free one. Loopback by default: the simulator is for
     /// tests and demos and never needs to be reachable from elsewhere.
     pub bind: SocketAddr,
-    /// Server time at start-up in ms since the epoch; `None` follows the wall clock.
+    /// Server time at start-up in ms since the epoch; `None` follows the wall clock, or starts
+    /// just after the last replayed instant when `replay` is set.
     pub start_time_ms: Option<u64>,
     pub model: ModelConfig,
     pub limits: LimitsConfig,
     pub faults: FaultConfig,
     pub ws: WsConfig,
+    /// Archive files served instead of the model (`[[replay]]` tables).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub replay: Vec<ReplayFile>,
 }
 
 impl Default for SimConfig {
@@ -30,6 +34,7 @@ impl Default for SimConfig {
             limits: LimitsConfig::default(),
             faults: FaultConfig::default(),
             ws: WsConfig::default(),
+            replay: Vec::new(),
         }
     }
 }
@@ -110,5 +115,23 @@ mod tests {
         assert_eq!(cfg.start_time_ms, Some(1_700_000_000_000));
         assert_eq!(cfg.limits.window_ms, 1000);
         assert_eq!(cfg.limits.spot_weight_per_minute, 6000);
+    }
+
+    #[test]
+    fn replay_tables() {
+        let cfg = SimConfig::from_toml(
+            "[[replay]]\npath = \"a/ADABTC-1m-2021-11-27.csv\"\nmarket = \"spot\"\nkind = \"klines\"\n\n\
+             [[replay]]\npath = \"b.zip\"\nmarket = \"usdm\"\nkind = \"agg_trades\"\nsymbol = \"BTCUSDT\"\n",
+        )
+        .unwrap();
+        assert_eq!(cfg.replay.len(), 2);
+        assert_eq!(cfg.replay[0].resolved_symbol().unwrap(), "ADABTC");
+        assert_eq!(cfg.replay[0].resolved_interval().unwrap(), ("1m".to_string(), 60_000));
+        assert_eq!(cfg.replay[1].market, binance::Market::UsdM);
+        assert_eq!(cfg.replay[1].kind, crate::ReplayKind::AggTrades);
+        let err =
+            SimConfig::from_toml("[[replay]]\npath = \"x.csv\"\nmarket = \"spot\"\nkind = \"klines\"\nsymbl = \"X\"\n")
+                .unwrap_err();
+        assert!(err.to_string().contains("symbl"), "{err}");
     }
 }

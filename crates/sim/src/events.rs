@@ -36,7 +36,6 @@ pub fn events(market: Market, stream: &Stream, from_ms: u64, to_ms: u64, model: 
                 let (p, q) = (w.price(t.price), w.qty(t.qty.into()));
                 let v = if spot {
                     json!({ "e": "trade", "E": t.time + 1, "s": sym, "t": t.id, "p": p, "q": q,
-                            "b": 2 * t.id + u64::from(!t.is_buyer_maker), "a": 2 * t.id + u64::from(t.is_buyer_maker),
                             "T": t.time, "m": t.is_buyer_maker, "M": true })
                 } else {
                     json!({ "e": "trade", "E": t.time + 1, "T": t.time, "s": sym, "t": t.id, "p": p, "q": q,
@@ -52,7 +51,7 @@ pub fn events(market: Market, stream: &Stream, from_ms: u64, to_ms: u64, model: 
                 let (p, q) = (w.price(a.price), w.qty(a.qty.into()));
                 let v = if spot {
                     json!({ "e": "aggTrade", "E": a.time + 1, "s": sym, "a": a.id, "p": p, "q": q, "f": a.first_id,
-                            "l": a.last_id, "T": a.time, "m": a.is_buyer_maker, "M": true, "st": 1 })
+                            "l": a.last_id, "T": a.time, "m": a.is_buyer_maker, "M": true })
                 } else {
                     json!({ "e": "aggTrade", "E": a.time + 1, "s": sym, "a": a.id, "p": p, "q": q.clone(), "nq": q,
                             "f": a.first_id, "l": a.last_id, "T": a.time, "m": a.is_buyer_maker, "st": 1 })
@@ -84,10 +83,11 @@ pub fn events(market: Market, stream: &Stream, from_ms: u64, to_ms: u64, model: 
                 let ((bp, bq), (ap, aq)) = (d.bids[0], d.asks[0]);
                 let (b, bq, a, aq) = (w.price(bp), w.qty(bq.into()), w.price(ap), w.qty(aq.into()));
                 let v = if spot {
-                    json!({ "u": d.update_id, "s": sym, "b": b, "B": bq, "a": a, "A": aq, "T": e - 1, "E": e })
+                    json!({ "u": d.update_id, "s": sym, "b": b, "B": bq, "a": a, "A": aq })
                 } else {
-                    json!({ "e": "bookTicker", "u": d.update_id, "E": e, "T": e - 1, "s": sym, "b": b, "B": bq,
-                            "a": a, "A": aq, "st": 1, "ps": sym })
+                    // Field order as in the 2024-08-08 USD-M capture (shared/data/recordings/usdm).
+                    json!({ "e": "bookTicker", "u": d.update_id, "s": sym, "b": b, "B": bq, "a": a, "A": aq,
+                            "T": e - 1, "E": e })
                 };
                 Some((e, v))
             })
@@ -99,7 +99,7 @@ pub fn events(market: Market, stream: &Stream, from_ms: u64, to_ms: u64, model: 
                 let v = if spot {
                     json!({ "e": "depthUpdate", "E": e, "s": sym, "U": old.update_id + 1, "u": new.update_id, "b": b, "a": a })
                 } else {
-                    json!({ "e": "depthUpdate", "E": e, "T": e - 1, "s": sym, "ps": sym, "st": 1,
+                    json!({ "e": "depthUpdate", "E": e, "T": e - 1, "s": sym,
                             "U": old.update_id + 1, "u": new.update_id, "pu": old.update_id, "b": b, "a": a })
                 };
                 Some((e, v))

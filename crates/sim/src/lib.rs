@@ -10,9 +10,11 @@ pub mod limits;
 pub mod model;
 pub mod payload;
 pub mod query;
+pub mod replay;
 pub mod rest;
 pub mod server;
 pub mod ws;
 
 pub use config::SimConfig;
+pub use replay::{Replay, ReplayError, ReplayFile, ReplayKind};
 pub use server::{AppState, SimHandle, router, spawn};

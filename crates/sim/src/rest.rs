@@ -80,6 +80,10 @@ pub async fn handle(ep: &'static Endpoint, State(state): State<Arc<AppState>>, r
     }
 
     let result = validate(ep, &raw, &state).and_then(|q| {
+        // Replayed (market, symbol, kind) first; everything else from the model.
+        if let Some(r) = state.replay.respond(ep, &q, now) {
+            return r;
+        }
         let model = Arc::clone(&state.model);
         payload::respond(ep, &q, &model, now)
     });
@@ -159,7 +163,7 @@ pub fn validate(ep: &Endpoint, raw: &[(String, String)], state: &AppState) -> Re
                     return Err(ApiError::illegal(p.name, "^[A-Z0-9-_.]{1,20}$"));
                 }
                 let up = v.to_ascii_uppercase();
-                if !state.model.has_symbol(ep.market, &up) {
+                if !state.model.has_symbol(ep.market, &up) && !state.replay.has(ep.market, &up) {
                     return Err(ApiError::invalid_symbol());
                 }
                 if p.kind == ParamKind::Symbol {

@@ -13,7 +13,7 @@ use axum::{Router, routing::get};
 use binance::{ENDPOINTS, Endpoint, Market};
 use tokio::{sync::oneshot, task::JoinHandle};
 
-use crate::{config::SimConfig, fault::Faults, limits::Limits, model::Model, rest, ws};
+use crate::{config::SimConfig, fault::Faults, limits::Limits, model::Model, replay::Replay, rest, ws};
 
 /// Request counters, for tests and benchmarks.
 #[derive(Debug)]
@@ -77,6 +77,8 @@ pub struct AppState {
     pub limits: Limits,
     pub faults: Faults,
     pub stats: Stats,
+    /// Replayed archive data (empty without `[[replay]]`).
+    pub replay: Arc<Replay>,
     /// Server time minus wall time, in ms.
     offset_ms: i64,
 }
@@ -86,17 +88,31 @@ fn wall_ms() -> u64 {
 }
 
 impl AppState {
+    /// # Panics
+    /// A configured replay file fails to load; [`AppState::try_new`] returns the error instead.
     #[must_use]
     pub fn new(cfg: SimConfig) -> Self {
-        let offset_ms = cfg.start_time_ms.map_or(0, |s| s as i64 - wall_ms() as i64);
-        Self {
+        Self::try_new(cfg).unwrap_or_else(|e| panic!("replay: {e}"))
+    }
+
+    /// Builds the state, loading `cfg.replay`. Without `start_time_ms`, a replay starts the
+    /// clock 1 ms after its last instant, so "most recent" queries return the files' tails.
+    ///
+    /// # Errors
+    /// The first replay file or row that cannot be loaded.
+    pub fn try_new(cfg: SimConfig) -> Result<Self, crate::ReplayError> {
+        let replay = Replay::load(&cfg.replay)?;
+        let start = cfg.start_time_ms.or_else(|| replay.last_time_ms().map(|t| t + 1));
+        let offset_ms = start.map_or(0, |s| s as i64 - wall_ms() as i64);
+        Ok(Self {
             model: Arc::new(Model::new(cfg.model.clone())),
             limits: Limits::new(cfg.limits.clone()),
             faults: Faults::new(cfg.faults.clone()),
             stats: Stats::new(),
+            replay: Arc::new(replay),
             offset_ms,
             cfg,
-        }
+        })
     }
 
     /// Server time in ms: the wall clock, shifted to the configured start.
@@ -161,14 +177,14 @@ impl SimHandle {
     }
 }
 
-/// Binds `cfg.bind` and serves in a background task.
+/// Loads the replay files, binds `cfg.bind` and serves in a background task.
 ///
 /// # Errors
-/// The bind error.
+/// A replay loading error (kind `InvalidData`, message `path:line: …`), or the bind error.
 pub async fn spawn(cfg: SimConfig) -> std::io::Result<SimHandle> {
-    let listener = tokio::net::TcpListener::bind(cfg.bind).await?;
+    let state = Arc::new(AppState::try_new(cfg).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?);
+    let listener = tokio::net::TcpListener::bind(state.cfg.bind).await?;
     let addr = listener.local_addr()?;
-    let state = Arc::new(AppState::new(cfg));
     let app = router(Arc::clone(&state)).into_make_service_with_connect_info::<SocketAddr>();
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {

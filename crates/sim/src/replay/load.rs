@@ -1,0 +1,288 @@
+//! Reading and validating archive CSVs: optional header row, ms or µs timestamps, exact decimals.
+
+use std::{io::Read, path::Path};
+
+use super::{AggTradeRow, KlineRow, ReplayError, TradeRow};
+
+/// Timestamps at or above this are microseconds (16 digits; spot archives from 2025-01-01).
+const MICROS_FROM: u64 = 1_000_000_000_000_000;
+
+const KLINE_COLS: [&str; 12] = [
+    "open_time",
+    "open",
+    "high",
+    "low",
+    "close",
+    "volume",
+    "close_time",
+    "quote_volume",
+    "count",
+    "taker_buy_volume",
+    "taker_buy_quote_volume",
+    "ignore",
+];
+const AGG_COLS: [&str; 8] = [
+    "agg_trade_id",
+    "price",
+    "quantity",
+    "first_trade_id",
+    "last_trade_id",
+    "transact_time",
+    "is_buyer_maker",
+    "is_best_match",
+];
+const TRADE_COLS: [&str; 7] = ["trade_id", "price", "qty", "quote_qty", "time", "is_buyer_maker", "is_best_match"];
+
+/// The CSV text of `path`: the file itself, or the (first) CSV inside a `.zip`.
+pub(super) fn read_text(path: &Path) -> Result<String, ReplayError> {
+    let io = |e: &dyn std::fmt::Display| ReplayError::file(path, format!("cannot read: {e}"));
+    let is_zip = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("zip"));
+    if !is_zip {
+        return std::fs::read_to_string(path).map_err(|e| io(&e));
+    }
+    let file = std::fs::File::open(path).map_err(|e| io(&e))?;
+    let mut archive = zip::ZipArchive::new(file).map_err(|e| io(&e))?;
+    let names: Vec<String> = archive
+        .file_names()
+        .map(|n| n.map(std::borrow::Cow::into_owned))
+        .collect::<Result<_, _>>()
+        .map_err(|e| io(&e))?;
+    let name = names
+        .iter()
+        .find(|n| n.to_ascii_lowercase().ends_with(".csv"))
+        .or_else(|| names.first().filter(|_| names.len() == 1))
+        .ok_or_else(|| ReplayError::file(path, "the zip archive holds no .csv file"))?;
+    let mut entry = archive.by_name(name).map_err(|e| io(&e))?;
+    let mut text = String::new();
+    entry.read_to_string(&mut text).map_err(|e| io(&e))?;
+    Ok(text)
+}
+
+/// One data row: its 1-based line number and fields.
+struct Row<'a> {
+    line: usize,
+    fields: Vec<&'a str>,
+}
+
+/// Data rows of `text` with `cols` columns (or `cols - 1` when the last one is optional),
+/// skipping blank lines and a header (a first line whose first field is not a number).
+fn rows<'a>(path: &Path, text: &'a str, cols: usize, optional_last: bool) -> Result<Vec<Row<'a>>, ReplayError> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let mut out = Vec::new();
+    let mut first = true;
+    for (i, raw) in text.lines().enumerate() {
+        let line = raw.trim();
+        if line.is_empty() {
+            continue;
+        }
+        let fields: Vec<&str> = line.split(',').map(str::trim).collect();
+        let numeric = !fields[0].is_empty() && fields[0].bytes().all(|b| b.is_ascii_digit());
+        if std::mem::take(&mut first) && !numeric {
+            continue; // header row
+        }
+        if fields.len() != cols && !(optional_last && fields.len() == cols - 1) {
+            let want = if optional_last { format!("{} or {cols}", cols - 1) } else { cols.to_string() };
+            return Err(ReplayError::line(path, i + 1, format!("expected {want} columns, found {}", fields.len())));
+        }
+        out.push(Row { line: i + 1, fields });
+    }
+    Ok(out)
+}
+
+/// Typed access to one row's columns, with errors naming the file, line and column.
+struct Cols<'p, 'a> {
+    path: &'p Path,
+    row: &'a Row<'a>,
+    names: &'static [&'static str],
+}
+
+impl Cols<'_, '_> {
+    fn err(&self, i: usize, what: &str) -> ReplayError {
+        let msg = format!("column {} ({}): {:?} is not {what}", i + 1, self.names[i], self.row.fields[i]);
+        ReplayError::line(self.path, self.row.line, msg)
+    }
+
+    fn int(&self, i: usize) -> Result<u64, ReplayError> {
+        let v = self.row.fields[i];
+        if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(self.err(i, "an integer"));
+        }
+        v.parse().map_err(|_| self.err(i, "an integer"))
+    }
+
+    /// A timestamp in ms (µs values are divided by 1000).
+    fn time(&self, i: usize) -> Result<u64, ReplayError> {
+        let v = self.int(i)?;
+        Ok(if v >= MICROS_FROM { v / 1000 } else { v })
+    }
+
+    /// A decimal kept verbatim: `-?digits[.digits]`.
+    fn dec(&self, i: usize) -> Result<Box<str>, ReplayError> {
+        let v = self.row.fields[i];
+        let body = v.strip_prefix('-').unwrap_or(v);
+        let (int, frac) = body.split_once('.').unwrap_or((body, ""));
+        let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+        if (int.is_empty() && frac.is_empty()) || !digits(int) || !digits(frac) {
+            return Err(self.err(i, "a decimal number"));
+        }
+        Ok(v.into())
+    }
+
+    fn boolean(&self, i: usize) -> Result<bool, ReplayError> {
+        match self.row.fields[i].to_ascii_lowercase().as_str() {
+            "true" => Ok(true),
+            "false" => Ok(false),
+            _ => Err(self.err(i, "true or false")),
+        }
+    }
+
+    fn opt_boolean(&self, i: usize) -> Result<Option<bool>, ReplayError> {
+        if i < self.row.fields.len() { self.boolean(i).map(Some) } else { Ok(None) }
+    }
+}
+
+fn not_after(path: &Path, line: usize, what: &str, v: u64, prev: u64) -> ReplayError {
+    ReplayError::line(path, line, format!("{what} {v} is not after the previous row's {prev}"))
+}
+
+/// Kline rows, strictly increasing in open time.
+pub(super) fn klines(path: &Path, text: &str) -> Result<Vec<KlineRow>, ReplayError> {
+    let mut out: Vec<KlineRow> = Vec::new();
+    for row in rows(path, text, 12, false)? {
+        let c = Cols { path, row: &row, names: &KLINE_COLS };
+        let k = KlineRow {
+            open_time: c.time(0)?,
+            open: c.dec(1)?,
+            high: c.dec(2)?,
+            low: c.dec(3)?,
+            close: c.dec(4)?,
+            volume: c.dec(5)?,
+            close_time: c.time(6)?,
+            quote_volume: c.dec(7)?,
+            count: c.int(8)?,
+            taker_buy_volume: c.dec(9)?,
+            taker_buy_quote_volume: c.dec(10)?,
+            ignore: c.dec(11)?,
+        };
+        if k.close_time < k.open_time {
+            let msg = format!("close_time {} is before open_time {}", k.close_time, k.open_time);
+            return Err(ReplayError::line(path, row.line, msg));
+        }
+        if let Some(p) = out.last()
+            && k.open_time <= p.open_time
+        {
+            return Err(not_after(path, row.line, "open_time", k.open_time, p.open_time));
+        }
+        out.push(k);
+    }
+    Ok(out)
+}
+
+/// Aggregate trades, strictly increasing in id, non-decreasing in time.
+pub(super) fn agg_trades(path: &Path, text: &str) -> Result<Vec<AggTradeRow>, ReplayError> {
+    let mut out: Vec<AggTradeRow> = Vec::new();
+    for row in rows(path, text, 8, true)? {
+        let c = Cols { path, row: &row, names: &AGG_COLS };
+        let a = AggTradeRow {
+            id: c.int(0)?,
+            price: c.dec(1)?,
+            qty: c.dec(2)?,
+            first_id: c.int(3)?,
+            last_id: c.int(4)?,
+            time: c.time(5)?,
+            is_buyer_maker: c.boolean(6)?,
+            is_best_match: c.opt_boolean(7)?,
+        };
+        if let Some(p) = out.last() {
+            if a.id <= p.id {
+                return Err(not_after(path, row.line, "agg_trade_id", a.id, p.id));
+            }
+            if a.time < p.time {
+                let msg = format!("transact_time {} is before the previous row's {}", a.time, p.time);
+                return Err(ReplayError::line(path, row.line, msg));
+            }
+        }
+        out.push(a);
+    }
+    Ok(out)
+}
+
+/// Trades, strictly increasing in id, non-decreasing in time.
+pub(super) fn trades(path: &Path, text: &str) -> Result<Vec<TradeRow>, ReplayError> {
+    let mut out: Vec<TradeRow> = Vec::new();
+    for row in rows(path, text, 7, true)? {
+        let c = Cols { path, row: &row, names: &TRADE_COLS };
+        let t = TradeRow {
+            id: c.int(0)?,
+            price: c.dec(1)?,
+            qty: c.dec(2)?,
+            quote_qty: c.dec(3)?,
+            time: c.time(4)?,
+            is_buyer_maker: c.boolean(5)?,
+            is_best_match: c.opt_boolean(6)?,
+        };
+        if let Some(p) = out.last() {
+            if t.id <= p.id {
+                return Err(not_after(path, row.line, "trade_id", t.id, p.id));
+            }
+            if t.time < p.time {
+                let msg = format!("time {} is before the previous row's {}", t.time, p.time);
+                return Err(ReplayError::line(path, row.line, msg));
+            }
+        }
+        out.push(t);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decimals_are_checked_and_kept_verbatim() {
+        let p = Path::new("x.csv");
+        let ok = "1,0.00002853,1,1.,1,-2,2,.5,3,0,0,0\n";
+        let k = klines(p, ok).unwrap();
+        assert_eq!(&*k[0].open, "0.00002853");
+        assert_eq!(&*k[0].quote_volume, ".5");
+        for bad in ["", "-", ".", "1e5", "1.2.3", "abc", "0x1"] {
+            let text = format!("1,{bad},1,1,1,1,2,1,3,0,0,0\n");
+            assert!(klines(p, &text).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn header_blank_lines_and_crlf() {
+        let p = Path::new("x.csv");
+        let text = "agg_trade_id,price,quantity,first_trade_id,last_trade_id,transact_time,is_buyer_maker\r\n\r\n1,2.5,3,10,11,1700000000000,True\r\n";
+        let a = agg_trades(p, text).unwrap();
+        assert_eq!(a.len(), 1);
+        assert_eq!((a[0].id, a[0].is_buyer_maker, a[0].is_best_match), (1, true, None));
+    }
+
+    #[test]
+    fn zipped_csv_is_read() {
+        use std::io::Write;
+        let p = std::env::temp_dir().join(format!("alphalab-replay-zip-{}.zip", std::process::id()));
+        let mut w = zip::ZipWriter::new(std::fs::File::create(&p).unwrap());
+        let opts = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+        w.start_file("ADABTC-1m-2021-11-27.csv", opts).unwrap();
+        w.write_all(
+            b"1637971200000,0.00002853,0.00002854,0.00002851,0.00002854,36304.2,1637971259999,1.0,79,1.0,0.5,0\n",
+        )
+        .unwrap();
+        w.finish().unwrap();
+        let text = read_text(&p);
+        let _ = std::fs::remove_file(&p);
+        let k = klines(&p, &text.unwrap()).unwrap();
+        assert_eq!((k[0].open_time, &*k[0].open), (1_637_971_200_000, "0.00002853"));
+    }
+
+    #[test]
+    fn micros_become_millis() {
+        let p = Path::new("x.csv");
+        let t = trades(p, "5,1,1,1,1735689600123456,false,true\n").unwrap();
+        assert_eq!(t[0].time, 1_735_689_600_123);
+    }
+}
