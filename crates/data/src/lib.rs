@@ -1,0 +1,34 @@
+//! Raw Binance data → NautilusTrader types: the pure conversion layer of alphalab's data
+//! pipeline.
+//!
+//! - [`parse`]: one module per noun (`instrument`, `kline`, `trade`, `quote`, `prices`,
+//!   `funding`, `metrics`, `time`). Pure functions: no clock, no I/O, exact decimals, every
+//!   value stamped with the time it became knowable (no look-ahead).
+//! - [`custom`]: custom data types for futures statistics (open interest, long/short ratios,
+//!   taker volume), storable in the Parquet catalog.
+//! - [`error`]: [`ParseError`], which names the field, the value and the caller's source label.
+//! - [`raw`]: the raw archive (exact bytes + provenance), the pipeline's source of truth.
+//! - [`dataset`] and [`backfill`]: paginated REST history into the raw archive.
+
+pub mod backfill;
+pub mod custom;
+pub mod dataset;
+pub mod error;
+pub mod parse;
+pub mod raw;
+
+pub use custom::{LongShortRatio, OpenInterest, RatioKind, TakerBuySellVolume, register_custom_data};
+pub use error::{ParseError, Result, ResultExt};
+pub use parse::{
+    funding::{FundingPayment, parse_funding_payment, parse_funding_rate, parse_funding_rate_csv},
+    instrument::{Fees, binance_symbol, instrument_id, parse_spot_instrument, parse_usdm_instrument},
+    kline::{KlineRow, bar_type, parse_kline, parse_klines_csv, parse_klines_json},
+    metrics::{
+        MetricsRecord, parse_long_short_ratio, parse_metrics_csv, parse_open_interest_hist,
+        parse_taker_long_short_ratio,
+    },
+    prices::{MARK_INDEX_PRECISION, parse_index_price_kline, parse_mark_price_kline, parse_premium_index},
+    quote::{parse_book_ticker, parse_book_ticker_csv},
+    time::{archive_ts_to_ns, ms_to_ns, us_to_ns},
+    trade::{parse_agg_trade, parse_agg_trade_csv, parse_trade, parse_trade_csv},
+};

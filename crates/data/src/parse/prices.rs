@@ -1,0 +1,155 @@
+//! Mark and index prices (USD-M) → [`MarkPriceUpdate`] / [`IndexPriceUpdate`].
+//!
+//! - Mark/index price **klines**: the value is the kline CLOSE, stamped like bars at
+//!   `open_time + interval` (= close time + 1 ms): the close is known only then.
+//! - `premiumIndex` REST object: mark and index price at its `time` (`ts_event = ts_init`).
+//!
+//! Precision: Binance publishes mark and index prices with more decimals than the tick size
+//! (index `"11781.80495970"` on a 0.10 tick), so these take their own `precision` argument;
+//! [`MARK_INDEX_PRECISION`] (8, Binance's wire precision) keeps every value exact.
+
+use nautilus_model::{
+    data::{IndexPriceUpdate, MarkPriceUpdate},
+    identifiers::InstrumentId,
+};
+use serde_json::Value;
+
+use super::{
+    get_str, get_u64,
+    instrument::check_symbol,
+    kline::{KlineRow, interval_ns},
+    parse_price,
+    time::{NANOS_PER_MS, scaled},
+};
+use crate::error::Result;
+
+/// Decimals Binance uses on the wire for mark and index prices.
+pub const MARK_INDEX_PRECISION: u8 = 8;
+
+/// A `markPriceKlines` row → [`MarkPriceUpdate`] of its close, at `open_time + interval`.
+///
+/// # Errors
+/// [`ParseError::UnsupportedInterval`](crate::ParseError::UnsupportedInterval) for `1M`,
+/// [`ParseError::Inconsistent`](crate::ParseError::Inconsistent) if the row's close time does not
+/// match `interval`, price errors as in [`super::parse_price`].
+pub fn parse_mark_price_kline(
+    row: &KlineRow<'_>,
+    instrument_id: InstrumentId,
+    interval: &str,
+    precision: u8,
+) -> Result<MarkPriceUpdate> {
+    let ts = row.known_at(interval_ns(interval)?)?;
+    Ok(MarkPriceUpdate::new(instrument_id, parse_price(row.close, "close", precision)?, ts, ts))
+}
+
+/// An `indexPriceKlines` row → [`IndexPriceUpdate`] of its close, at `open_time + interval`.
+///
+/// # Errors
+/// As [`parse_mark_price_kline`].
+pub fn parse_index_price_kline(
+    row: &KlineRow<'_>,
+    instrument_id: InstrumentId,
+    interval: &str,
+    precision: u8,
+) -> Result<IndexPriceUpdate> {
+    let ts = row.known_at(interval_ns(interval)?)?;
+    Ok(IndexPriceUpdate::new(instrument_id, parse_price(row.close, "close", precision)?, ts, ts))
+}
+
+/// A `premiumIndex` object `{symbol, markPrice, indexPrice, ..., time}` → mark and index price at
+/// `time` (ms).
+///
+/// # Errors
+/// [`ParseError::MissingField`](crate::ParseError::MissingField) /
+/// [`InvalidType`](crate::ParseError::InvalidType), price errors, and
+/// [`ParseError::Inconsistent`](crate::ParseError::Inconsistent) if `symbol` is not the
+/// instrument's.
+pub fn parse_premium_index(
+    v: &Value,
+    instrument_id: InstrumentId,
+    precision: u8,
+) -> Result<(MarkPriceUpdate, IndexPriceUpdate)> {
+    check_symbol(v, &instrument_id)?;
+    let ts = scaled("time", get_u64(v, "time")?, NANOS_PER_MS)?;
+    let mark = parse_price(get_str(v, "markPrice")?, "markPrice", precision)?;
+    let index = parse_price(get_str(v, "indexPrice")?, "indexPrice", precision)?;
+    Ok((MarkPriceUpdate::new(instrument_id, mark, ts, ts), IndexPriceUpdate::new(instrument_id, index, ts, ts)))
+}
+
+#[cfg(test)]
+mod tests {
+    use nautilus_core::UnixNanos;
+    use nautilus_model::types::Price;
+    use rstest::rstest;
+    use serde_json::json;
+
+    use super::*;
+    use crate::error::ParseError;
+
+    fn id() -> InstrumentId {
+        InstrumentId::from("BTCUSDT-PERP.BINANCE")
+    }
+
+    #[test]
+    fn mark_kline_close_at_close_time() {
+        let v = json!([
+            1591256460000u64,
+            "9653.29201333",
+            "9654.56401333",
+            "9653.07367333",
+            "9653.07367333",
+            "0",
+            1591256519999u64,
+            "0",
+            60,
+            "0",
+            "0",
+            "0"
+        ]);
+        let m = parse_mark_price_kline(&KlineRow::from_json(&v).unwrap(), id(), "1m", MARK_INDEX_PRECISION).unwrap();
+        assert_eq!(m.value, Price::from("9653.07367333"));
+        assert_eq!(
+            (m.ts_event, m.ts_init),
+            (UnixNanos::from(1_591_256_520_000_000_000), UnixNanos::from(1_591_256_520_000_000_000))
+        );
+        let i = parse_index_price_kline(&KlineRow::from_json(&v).unwrap(), id(), "1m", MARK_INDEX_PRECISION).unwrap();
+        assert_eq!(i.value, m.value);
+        assert_eq!(i.ts_init, m.ts_init);
+    }
+
+    #[rstest]
+    #[case::month("1M", ParseError::UnsupportedInterval { origin: String::new(), field: "interval", value: "1M".into() })]
+    #[case::wrong_interval("5m", ParseError::Inconsistent { origin: String::new(), field: "close_time", value: "1591256519999000000".into(), reason: "expected within the last ms before open_time + interval = 1591256760000000000 ns".into() })]
+    fn bad_interval(#[case] interval: &str, #[case] want: ParseError) {
+        let v = json!([1591256460000u64, "1", "1", "1", "1", "0", 1591256519999u64, "0", 60, "0", "0", "0"]);
+        assert_eq!(parse_mark_price_kline(&KlineRow::from_json(&v).unwrap(), id(), interval, 8), Err(want));
+    }
+
+    #[test]
+    fn premium_index() {
+        let v = json!({"symbol": "BTCUSDT", "markPrice": "11793.63104562", "indexPrice": "11781.80495970", "estimatedSettlePrice": "11781.16138815", "lastFundingRate": "0.00038246", "nextFundingTime": 1597392000000u64, "interestRate": "0.00010000", "time": 1597370495002u64});
+        let (m, i) = parse_premium_index(&v, id(), MARK_INDEX_PRECISION).unwrap();
+        assert_eq!(m.value, Price::from("11793.63104562"));
+        assert_eq!(i.value, Price::from("11781.80495970"));
+        assert_eq!(m.ts_event, UnixNanos::from(1_597_370_495_002_000_000));
+        assert_eq!(i.ts_init, m.ts_event);
+        assert_eq!(
+            parse_premium_index(&v, id(), 2),
+            Err(ParseError::PrecisionLoss {
+                origin: String::new(),
+                field: "markPrice",
+                value: "11793.63104562".into(),
+                precision: 2
+            })
+        );
+        assert_eq!(
+            parse_premium_index(&v, InstrumentId::from("ETHUSDT-PERP.BINANCE"), 8),
+            Err(ParseError::Inconsistent {
+                origin: String::new(),
+                field: "symbol",
+                value: "BTCUSDT".into(),
+                reason: "record is for BTCUSDT, instrument is ETHUSDT-PERP.BINANCE".into()
+            })
+        );
+    }
+}

@@ -1,0 +1,286 @@
+//! The raw archive: every byte alphalab fetched or imported, compressed, with its provenance.
+//!
+//! Raw is the source of truth: the catalog is only ever built from it, so any parser bug can
+//! be fixed and the catalog rebuilt without the network. Layout under the data root:
+//!
+//! ```text
+//! raw/rest/<market>/<dataset>/<SYMBOL>/<key:020>.json.gz   one REST page: provenance + exact body
+//! raw/archive/<data.binance.vision path>                    an imported bulk file, unchanged
+//! raw/archive/<...>.provenance.json                         where it came from, its sha256
+//! ```
+//!
+//! Every write is atomic (temp file + rename), so a killed process leaves whole pages only.
+
+use std::{
+    io::{Read, Write},
+    path::{Path, PathBuf},
+};
+
+use binance::Market;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use sha2::{Digest, Sha256};
+
+/// Where a raw item came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Provenance {
+    /// Request URL (without secrets) or the imported file's original path or URL.
+    pub source: String,
+    /// SHA-256 of the stored payload bytes, hex.
+    pub sha256: String,
+    /// RFC 3339 UTC.
+    pub retrieved_at: String,
+    pub bytes: u64,
+}
+
+/// One REST page as received.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RestPage {
+    pub provenance: Provenance,
+    pub status: u16,
+    /// False when the page's range reached past the server time when fetched: such a page is
+    /// refetched by the next backfill instead of being trusted as final.
+    pub complete: bool,
+    /// The exact wire body.
+    pub body: Box<RawValue>,
+}
+
+/// Hex SHA-256 of `bytes`.
+#[must_use]
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// Writes `bytes` to `path` through a temporary sibling and a rename.
+///
+/// # Errors
+/// The I/O error, naming the path.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or_else(|| Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|e| with_path(e, dir))?;
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result.map_err(|e| with_path(e, path))
+}
+
+fn with_path(e: std::io::Error, p: &Path) -> std::io::Error {
+    std::io::Error::new(e.kind(), format!("{}: {e}", p.display()))
+}
+
+/// The raw archive under one data root.
+#[derive(Debug, Clone)]
+pub struct RawStore {
+    root: PathBuf,
+}
+
+impl RawStore {
+    #[must_use]
+    pub fn new(data_root: impl Into<PathBuf>) -> Self {
+        Self { root: data_root.into() }
+    }
+
+    #[must_use]
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Folder of one REST series.
+    #[must_use]
+    pub fn series_dir(&self, market: Market, dataset: &str, symbol: &str) -> PathBuf {
+        self.root.join("raw/rest").join(market.to_string()).join(dataset).join(symbol.to_ascii_uppercase())
+    }
+
+    /// File of one page; `key` is its start (time in ms, or first id).
+    #[must_use]
+    pub fn page_path(&self, market: Market, dataset: &str, symbol: &str, key: u64) -> PathBuf {
+        self.series_dir(market, dataset, symbol).join(format!("{key:020}.json.gz"))
+    }
+
+    /// Stores a page atomically, gzip-compressed.
+    ///
+    /// # Errors
+    /// I/O errors naming the file.
+    pub fn write_page(&self, path: &Path, page: &RestPage) -> std::io::Result<()> {
+        let json = serde_json::to_vec(page).map_err(std::io::Error::other)?;
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(&json)?;
+        write_atomic(path, &gz.finish()?)
+    }
+
+    /// Reads a page back and checks its body against the recorded checksum.
+    ///
+    /// # Errors
+    /// I/O, gzip or JSON errors, or a checksum mismatch, naming the file.
+    pub fn read_page(path: &Path) -> std::io::Result<RestPage> {
+        let mut text = String::new();
+        flate2::read::GzDecoder::new(std::fs::File::open(path).map_err(|e| with_path(e, path))?)
+            .read_to_string(&mut text)
+            .map_err(|e| with_path(e, path))?;
+        let page: RestPage = serde_json::from_str(&text)
+            .map_err(|e| with_path(std::io::Error::new(std::io::ErrorKind::InvalidData, e), path))?;
+        let got = sha256_hex(page.body.get().as_bytes());
+        if got != page.provenance.sha256 {
+            let msg = format!("checksum mismatch: recorded {}, content {got}", page.provenance.sha256);
+            return Err(with_path(std::io::Error::new(std::io::ErrorKind::InvalidData, msg), path));
+        }
+        Ok(page)
+    }
+
+    /// Pages of one series, ascending by key. Unreadable names are ignored (temp files).
+    ///
+    /// # Errors
+    /// I/O errors listing the folder.
+    pub fn pages(&self, market: Market, dataset: &str, symbol: &str) -> std::io::Result<Vec<(u64, PathBuf)>> {
+        let dir = self.series_dir(market, dataset, symbol);
+        let Ok(entries) = std::fs::read_dir(&dir) else { return Ok(Vec::new()) };
+        let mut v = Vec::new();
+        for e in entries {
+            let p = e.map_err(|e| with_path(e, &dir))?.path();
+            let key = p.file_name().and_then(|n| n.to_str()).and_then(|n| n.strip_suffix(".json.gz"));
+            if let Some(k) = key.and_then(|k| k.parse().ok()) {
+                v.push((k, p));
+            }
+        }
+        v.sort();
+        Ok(v)
+    }
+
+    /// Where an imported bulk file lives, keeping its data.binance.vision relative path.
+    #[must_use]
+    pub fn archive_path(&self, rel: &Path) -> PathBuf {
+        self.root.join("raw/archive").join(rel)
+    }
+
+    /// Copies a bulk file into the archive (already compressed by Binance: stored as is) with a
+    /// provenance sidecar. Returns the stored path.
+    ///
+    /// # Errors
+    /// I/O errors naming the file.
+    pub fn store_archive_file(
+        &self,
+        rel: &Path,
+        bytes: &[u8],
+        source: &str,
+        retrieved_at: &str,
+    ) -> std::io::Result<PathBuf> {
+        let dest = self.archive_path(rel);
+        write_atomic(&dest, bytes)?;
+        let prov = Provenance {
+            source: source.to_string(),
+            sha256: sha256_hex(bytes),
+            retrieved_at: retrieved_at.to_string(),
+            bytes: bytes.len() as u64,
+        };
+        let side = sidecar(&dest);
+        write_atomic(&side, &serde_json::to_vec_pretty(&prov).map_err(std::io::Error::other)?)?;
+        Ok(dest)
+    }
+
+    /// Every archived bulk file (not the sidecars), in path order, for rebuilds.
+    #[must_use]
+    pub fn archive_files(&self) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        walk(&self.root.join("raw/archive"), &mut out);
+        out.retain(|p| !p.to_string_lossy().ends_with(".provenance.json") && !is_temp(p));
+        out.sort();
+        out
+    }
+}
+
+fn is_temp(p: &Path) -> bool {
+    p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.') && n.ends_with(".tmp"))
+}
+
+/// The provenance sidecar of an archived file.
+#[must_use]
+pub fn sidecar(p: &Path) -> PathBuf {
+    let mut s = p.as_os_str().to_owned();
+    s.push(".provenance.json");
+    PathBuf::from(s)
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            walk(&p, out);
+        } else {
+            out.push(p);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tmp(tag: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("alphalab-raw-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        d
+    }
+
+    fn page(body: &str) -> RestPage {
+        RestPage {
+            provenance: Provenance {
+                source: "http://127.0.0.1/api/v3/klines?symbol=BTCUSDT".into(),
+                sha256: sha256_hex(body.as_bytes()),
+                retrieved_at: "2024-01-01T00:00:00Z".into(),
+                bytes: body.len() as u64,
+            },
+            status: 200,
+            complete: true,
+            body: RawValue::from_string(body.to_string()).unwrap(),
+        }
+    }
+
+    #[test]
+    fn pages_round_trip_byte_exact_and_list_in_key_order() {
+        let store = RawStore::new(tmp("pages"));
+        let body = r#"[[1,"1.10000000" ,"2"]]"#;
+        for key in [120_000, 60_000] {
+            store.write_page(&store.page_path(Market::Spot, "klines_1m", "btcusdt", key), &page(body)).unwrap();
+        }
+        let pages = store.pages(Market::Spot, "klines_1m", "BTCUSDT").unwrap();
+        assert_eq!(pages.iter().map(|(k, _)| *k).collect::<Vec<_>>(), vec![60_000, 120_000]);
+        let back = RawStore::read_page(&pages[0].1).unwrap();
+        assert_eq!(back.body.get(), body);
+        std::fs::remove_dir_all(store.root()).unwrap();
+    }
+
+    #[test]
+    fn a_tampered_page_is_refused_naming_the_file() {
+        let store = RawStore::new(tmp("tamper"));
+        let mut p = page("[1]");
+        p.provenance.sha256 = sha256_hex(b"[2]");
+        let path = store.page_path(Market::UsdM, "fundingRate", "BTCUSDT", 0);
+        store.write_page(&path, &p).unwrap();
+        let err = RawStore::read_page(&path).unwrap_err().to_string();
+        assert!(err.starts_with(&path.display().to_string()) && err.contains("checksum mismatch"), "{err}");
+        std::fs::remove_dir_all(store.root()).unwrap();
+    }
+
+    #[test]
+    fn archive_files_keep_provenance_and_skip_sidecars() {
+        let store = RawStore::new(tmp("archive"));
+        let rel = Path::new("data/spot/daily/klines/ADABTC/1m/ADABTC-1m-2021-11-27.zip");
+        let dest = store.store_archive_file(rel, b"zipbytes", "file:///x.zip", "2024-01-01T00:00:00Z").unwrap();
+        assert_eq!(store.archive_files(), vec![dest.clone()]);
+        let prov: Provenance = serde_json::from_slice(&std::fs::read(sidecar(&dest)).unwrap()).unwrap();
+        assert_eq!(prov.sha256, sha256_hex(b"zipbytes"));
+        assert_eq!(prov.bytes, 8);
+        std::fs::remove_dir_all(store.root()).unwrap();
+    }
+}

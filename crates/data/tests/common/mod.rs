@@ -1,0 +1,27 @@
+//! Test-only fixture loader: files under `crates/data/test_data/` (see its `SOURCES.md`).
+
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+
+pub fn path(rel: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("test_data").join(rel)
+}
+
+pub fn text(rel: &str) -> String {
+    std::fs::read_to_string(path(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
+}
+
+pub fn json(rel: &str) -> serde_json::Value {
+    serde_json::from_str(&text(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
+}
+
+/// A fresh, empty directory under cargo's per-target temp dir.
+pub fn fresh_dir(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("alphalab-data").join(name);
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
