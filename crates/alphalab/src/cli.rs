@@ -67,6 +67,13 @@ struct SimArgs {
     /// Disable weight limits (429/418).
     #[arg(long)]
     no_limits: bool,
+    /// data.binance.vision kline/aggTrades/trades files (.csv or .zip) to serve instead of the
+    /// model; kind, symbol, interval and market come from the file name and folders. Repeatable.
+    #[arg(long, value_name = "PATH", num_args = 1..)]
+    replay: Vec<PathBuf>,
+    /// Market of the --replay files, overriding their folders (`spot`/`um` in the path).
+    #[arg(long, value_parser = ["spot", "usdm"])]
+    replay_market: Option<String>,
     /// Log level.
     #[arg(long, env = "LOG_LEVEL", default_value = "INFO")]
     log_level: String,
@@ -94,6 +101,13 @@ impl SimArgs {
         }
         if self.no_limits {
             cfg.limits.enabled = false;
+        }
+        let market = self
+            .replay_market
+            .as_deref()
+            .map(|m| if m == "usdm" { binance::Market::UsdM } else { binance::Market::Spot });
+        for p in &self.replay {
+            cfg.replay.push(sim::ReplayFile::infer(p, market)?);
         }
         Ok(cfg)
     }
