@@ -14,13 +14,13 @@
 mod load;
 mod serve;
 
-use std::{
-    collections::HashMap,
-    fmt,
-    path::{Path, PathBuf},
-};
+use std::{collections::HashMap, path::PathBuf};
 
-use binance::{Market, endpoint::interval_ms};
+use binance::{
+    Market,
+    archive::{self, ArchiveError, ArchiveKind, ArchiveName},
+    endpoint::interval_ms,
+};
 use serde::{Deserialize, Serialize};
 
 /// What one archive file holds.
@@ -53,38 +53,32 @@ pub struct ReplayFile {
 
 impl ReplayFile {
     /// Describes `path` from its data.binance.vision name (`ADABTC-1m-2021-11-27.zip`,
-    /// `BTCUSDT-aggTrades-2024-01-01.csv`, `BTCUSDT-trades-….csv`) and parent folders (`spot`
-    /// or `um`/`usdm` anywhere in the path selects the market; spot otherwise). `market`
-    /// overrides the folders.
+    /// `BTCUSDT-aggTrades-2024-01-01.csv`, `BTCUSDT-trades-….csv`) and parent folders: the
+    /// nearest `spot` or `um`/`usdm` folder selects the market (spot when none); `market`
+    /// overrides the folders. See [`ArchiveName::parse`].
     ///
     /// # Errors
-    /// The file name does not follow the archive's naming, or names COIN-M data.
+    /// The file name does not follow the archive's naming, names COIN-M data, or holds a kind
+    /// replay does not serve.
     pub fn infer(path: impl Into<PathBuf>, market: Option<Market>) -> Result<Self, ReplayError> {
         let path = path.into();
-        let (symbol, token) = name_parts(&path).ok_or_else(|| {
-            ReplayError::file(&path, "file name is not <SYMBOL>-<interval|aggTrades|trades>-<date>.csv|.zip")
-        })?;
-        let (kind, interval) = match token.as_str() {
-            "aggTrades" => (ReplayKind::AggTrades, None),
-            "trades" => (ReplayKind::Trades, None),
-            _ => (ReplayKind::Klines, Some(token)),
-        };
         let market = match market {
             Some(m) => m,
-            None => {
-                let dirs: Vec<String> = path
-                    .parent()
-                    .into_iter()
-                    .flat_map(Path::components)
-                    .map(|c| c.as_os_str().to_string_lossy().into_owned())
-                    .collect();
-                if dirs.iter().any(|d| d == "cm") {
-                    return Err(ReplayError::file(&path, "COIN-M archives are not supported"));
-                }
-                if dirs.iter().any(|d| d == "um" || d == "usdm") { Market::UsdM } else { Market::Spot }
+            None => archive::folder_market(&path)?.unwrap_or(Market::Spot),
+        };
+        let name = ArchiveName::parse(&path, Some(market))?;
+        let kind = match name.kind {
+            ArchiveKind::Klines => ReplayKind::Klines,
+            ArchiveKind::AggTrades => ReplayKind::AggTrades,
+            ArchiveKind::Trades => ReplayKind::Trades,
+            other => {
+                return Err(ReplayError::file(
+                    &path,
+                    format!("replay serves klines, aggTrades and trades, not {other}"),
+                ));
             }
         };
-        Ok(Self { path, market, kind, symbol: Some(symbol), interval })
+        Ok(Self { path, market, kind, symbol: Some(name.symbol), interval: name.interval })
     }
 
     /// The symbol, given or derived from the file name.
@@ -94,8 +88,8 @@ impl ReplayFile {
     pub fn resolved_symbol(&self) -> Result<String, ReplayError> {
         match &self.symbol {
             Some(s) => Ok(s.to_ascii_uppercase()),
-            None => name_parts(&self.path)
-                .map(|(s, _)| s)
+            None => archive::name_parts(&self.path)
+                .map(|(s, _, _)| s)
                 .ok_or_else(|| ReplayError::file(&self.path, "no symbol given and none in the file name")),
         }
     }
@@ -107,8 +101,8 @@ impl ReplayFile {
     pub fn resolved_interval(&self) -> Result<(String, u64), ReplayError> {
         let name = match &self.interval {
             Some(i) => i.clone(),
-            None => name_parts(&self.path)
-                .map(|(_, i)| i)
+            None => archive::name_parts(&self.path)
+                .map(|(_, i, _)| i)
                 .ok_or_else(|| ReplayError::file(&self.path, "no interval given and none in the file name"))?,
         };
         let ms = interval_ms(&name)
@@ -117,45 +111,10 @@ impl ReplayFile {
     }
 }
 
-/// `(SYMBOL, second token)` of `<SYMBOL>-<token>-<date…>.csv|.zip`.
-fn name_parts(path: &Path) -> Option<(String, String)> {
-    let name = path.file_name()?.to_str()?;
-    let stem = name.strip_suffix(".csv").or_else(|| name.strip_suffix(".zip"))?;
-    let mut parts = stem.splitn(3, '-');
-    let (symbol, token, _date) = (parts.next()?, parts.next()?, parts.next()?);
-    let ok = !symbol.is_empty() && symbol.bytes().all(|b| b.is_ascii_alphanumeric()) && !token.is_empty();
-    ok.then(|| (symbol.to_ascii_uppercase(), token.to_string()))
-}
-
 /// A replay file that could not be loaded: the file, the 1-based line when a row is at fault,
-/// and what is wrong. Displays as `path:line: message` (or `path: message`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReplayError {
-    pub path: PathBuf,
-    pub line: Option<usize>,
-    pub msg: String,
-}
-
-impl ReplayError {
-    fn file(path: &Path, msg: impl Into<String>) -> Self {
-        Self { path: path.to_path_buf(), line: None, msg: msg.into() }
-    }
-
-    fn line(path: &Path, line: usize, msg: impl Into<String>) -> Self {
-        Self { path: path.to_path_buf(), line: Some(line), msg: msg.into() }
-    }
-}
-
-impl fmt::Display for ReplayError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.line {
-            Some(l) => write!(f, "{}:{l}: {}", self.path.display(), self.msg),
-            None => write!(f, "{}: {}", self.path.display(), self.msg),
-        }
-    }
-}
-
-impl std::error::Error for ReplayError {}
+/// and what is wrong. Displays as `path:line: message` (or `path: message`). The shared
+/// [`ArchiveError`] of [`binance::archive`].
+pub type ReplayError = ArchiveError;
 
 /// One kline row; decimals exactly as in the file, times in ms.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -226,7 +185,7 @@ impl Replay {
         let mut r = Replay::default();
         for f in files {
             let symbol = f.resolved_symbol()?;
-            let text = load::read_text(&f.path)?;
+            let text = archive::read_text(&f.path)?;
             let key = (f.market, symbol);
             match f.kind {
                 ReplayKind::Klines => {

@@ -34,7 +34,7 @@ pub async fn handle(ep: &'static Endpoint, State(state): State<Arc<AppState>>, r
         raw.iter().find(|(k, _)| k == "limit").and_then(|(_, v)| v.parse().ok()),
         raw.iter().any(|(k, _)| k == "symbol"),
     );
-    let used = match state.limits.admit(ip, ep.market, weight, ep.bucket, now) {
+    let used = match state.limits.admit(ip, ep.market, weight, ep.bucket, crate::server::wall_ms()) {
         Admission::Ok { used } => used,
         Admission::TooMany { used, retry_after_secs } => {
             state.stats.record_429();

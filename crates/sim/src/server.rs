@@ -83,7 +83,9 @@ pub struct AppState {
     offset_ms: i64,
 }
 
-fn wall_ms() -> u64 {
+/// Wall-clock ms. Rate-limit windows follow it, like Binance's, even when the simulated market
+/// clock is shifted: a client aligns its weight windows to real minutes.
+pub fn wall_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 

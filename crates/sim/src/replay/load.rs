@@ -1,11 +1,11 @@
-//! Reading and validating archive CSVs: optional header row, ms or µs timestamps, exact decimals.
+//! Validating archive CSV rows: exact decimals, ms or µs timestamps, ordering. Reading, framing
+//! (BOM, CRLF, blank lines, header) and timestamp units are [`binance::archive`]'s.
 
-use std::{io::Read, path::Path};
+use std::path::Path;
+
+use binance::archive;
 
 use super::{AggTradeRow, KlineRow, ReplayError, TradeRow};
-
-/// Timestamps at or above this are microseconds (16 digits; spot archives from 2025-01-01).
-const MICROS_FROM: u64 = 1_000_000_000_000_000;
 
 const KLINE_COLS: [&str; 12] = [
     "open_time",
@@ -33,58 +33,22 @@ const AGG_COLS: [&str; 8] = [
 ];
 const TRADE_COLS: [&str; 7] = ["trade_id", "price", "qty", "quote_qty", "time", "is_buyer_maker", "is_best_match"];
 
-/// The CSV text of `path`: the file itself, or the (first) CSV inside a `.zip`.
-pub(super) fn read_text(path: &Path) -> Result<String, ReplayError> {
-    let io = |e: &dyn std::fmt::Display| ReplayError::file(path, format!("cannot read: {e}"));
-    let is_zip = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("zip"));
-    if !is_zip {
-        return std::fs::read_to_string(path).map_err(|e| io(&e));
-    }
-    let file = std::fs::File::open(path).map_err(|e| io(&e))?;
-    let mut archive = zip::ZipArchive::new(file).map_err(|e| io(&e))?;
-    let names: Vec<String> = archive
-        .file_names()
-        .map(|n| n.map(std::borrow::Cow::into_owned))
-        .collect::<Result<_, _>>()
-        .map_err(|e| io(&e))?;
-    let name = names
-        .iter()
-        .find(|n| n.to_ascii_lowercase().ends_with(".csv"))
-        .or_else(|| names.first().filter(|_| names.len() == 1))
-        .ok_or_else(|| ReplayError::file(path, "the zip archive holds no .csv file"))?;
-    let mut entry = archive.by_name(name).map_err(|e| io(&e))?;
-    let mut text = String::new();
-    entry.read_to_string(&mut text).map_err(|e| io(&e))?;
-    Ok(text)
-}
-
 /// One data row: its 1-based line number and fields.
 struct Row<'a> {
     line: usize,
     fields: Vec<&'a str>,
 }
 
-/// Data rows of `text` with `cols` columns (or `cols - 1` when the last one is optional),
-/// skipping blank lines and a header (a first line whose first field is not a number).
+/// Data rows of `text` with `cols` columns (or `cols - 1` when the last one is optional); see
+/// [`archive::data_lines`] for what is skipped.
 fn rows<'a>(path: &Path, text: &'a str, cols: usize, optional_last: bool) -> Result<Vec<Row<'a>>, ReplayError> {
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut out = Vec::new();
-    let mut first = true;
-    for (i, raw) in text.lines().enumerate() {
-        let line = raw.trim();
-        if line.is_empty() {
-            continue;
-        }
-        let fields: Vec<&str> = line.split(',').map(str::trim).collect();
-        let numeric = !fields[0].is_empty() && fields[0].bytes().all(|b| b.is_ascii_digit());
-        if std::mem::take(&mut first) && !numeric {
-            continue; // header row
-        }
+    for (line, fields) in archive::data_lines(text) {
         if fields.len() != cols && !(optional_last && fields.len() == cols - 1) {
             let want = if optional_last { format!("{} or {cols}", cols - 1) } else { cols.to_string() };
-            return Err(ReplayError::line(path, i + 1, format!("expected {want} columns, found {}", fields.len())));
+            return Err(ReplayError::columns(path, line, &want, fields.len()));
         }
-        out.push(Row { line: i + 1, fields });
+        out.push(Row { line, fields });
     }
     Ok(out)
 }
@@ -110,10 +74,10 @@ impl Cols<'_, '_> {
         v.parse().map_err(|_| self.err(i, "an integer"))
     }
 
-    /// A timestamp in ms (µs values are divided by 1000).
+    /// A timestamp in ms: 16-digit µs values are divided by 1000, values below 13 digits are
+    /// taken as ms (synthetic files), other lengths refused ([`archive::ts_to_ms_lenient`]).
     fn time(&self, i: usize) -> Result<u64, ReplayError> {
-        let v = self.int(i)?;
-        Ok(if v >= MICROS_FROM { v / 1000 } else { v })
+        archive::ts_to_ms_lenient(self.int(i)?).map_err(|_| self.err(i, "a 13-digit (ms) or 16-digit (µs) timestamp"))
     }
 
     /// A decimal kept verbatim: `-?digits[.digits]`.
@@ -273,7 +237,7 @@ mod tests {
         )
         .unwrap();
         w.finish().unwrap();
-        let text = read_text(&p);
+        let text = archive::read_text(&p);
         let _ = std::fs::remove_file(&p);
         let k = klines(&p, &text.unwrap()).unwrap();
         assert_eq!((k[0].open_time, &*k[0].open), (1_637_971_200_000, "0.00002853"));
