@@ -73,7 +73,7 @@ pub enum Error {
     Body { endpoint: String, msg: String },
 }
 
-fn iso_now() -> String {
+pub(crate) fn iso_now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 

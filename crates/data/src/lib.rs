@@ -11,9 +11,14 @@
 //! - [`dataset`] and [`backfill`]: paginated REST history into the raw archive.
 
 pub mod backfill;
+pub mod batch;
+pub mod catalog;
+pub mod convert;
 pub mod custom;
 pub mod dataset;
 pub mod error;
+pub mod import;
+pub mod instruments;
 pub mod parse;
 pub mod raw;
 

@@ -128,41 +128,12 @@ pub(crate) fn parse_stat(s: &str, field: &'static str) -> Result<f64> {
     s.parse::<f64>().map_err(|_| ParseError::InvalidDecimal { origin: String::new(), field, value: s.to_string() })
 }
 
-/// True when a CSV line is a header: its first field is not a number (data.binance.vision
-/// files from recent years start with one, older files do not).
-///
-/// # Errors
-/// None: infallible.
-#[must_use]
-pub fn is_csv_header(line: &str) -> bool {
-    let first = line.split(',').next().unwrap_or("").trim();
-    !first.is_empty() && parse_decimal(first, "").is_err()
-}
-
-/// Splits one CSV line (no quoting in Binance archives), trimming spaces and a trailing `\r`.
-///
-/// # Errors
-/// None: infallible.
-#[must_use]
-pub fn csv_fields(line: &str) -> Vec<&str> {
-    line.trim_end_matches(['\r', '\n']).split(',').map(str::trim).collect()
-}
-
-/// Data lines of an archive CSV text with their 1-based line numbers: blank lines skipped, and
-/// the first line skipped if it is a header. A non-numeric line further down is returned (and
-/// then fails to parse) rather than silently dropped.
-///
-/// # Errors
-/// None: infallible.
-pub fn csv_data_lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
-    text.lines()
-        .enumerate()
-        .filter(|(i, l)| {
-            let header = *i == 0 && is_csv_header(l);
-            !header && !l.trim().is_empty()
-        })
-        .map(|(i, l)| (i + 1, l))
-}
+// Archive CSV framing is shared with the simulator's replay: `binance::archive`.
+// `is_csv_header`: the first field is non-empty and does not start like a number or a date.
+// `csv_fields`: one unquoted line split on `,`, fields trimmed.
+// `csv_data_lines`: `(1-based line, line)` without a BOM, blank lines, or a header on the first
+// non-blank line; a non-numeric line further down is returned (and then fails to parse).
+pub use binance::archive::{csv_lines as csv_data_lines, fields as csv_fields, is_header as is_csv_header};
 
 pub(crate) fn check_columns(fields: &[&str], expected: &'static str, ok: bool) -> Result<()> {
     if ok { Ok(()) } else { Err(ParseError::ColumnCount { origin: String::new(), expected, got: fields.len() }) }

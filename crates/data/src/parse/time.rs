@@ -5,6 +5,7 @@
 //! [`archive_ts_to_ns`] detects the unit from the number of digits, so the caller need not know
 //! the file date.
 
+use binance::archive::{TS_UNIT_REASON, TsUnit};
 use nautilus_core::UnixNanos;
 
 use crate::error::{ParseError, Result};
@@ -14,14 +15,7 @@ pub const NANOS_PER_MS: u64 = 1_000_000;
 /// Nanoseconds per microsecond.
 pub const NANOS_PER_US: u64 = 1_000;
 
-/// Smallest 13-digit value: 2001-09-09T01:46:40Z in ms.
-pub const MS_MIN: u64 = 1_000_000_000_000;
-/// Largest 13-digit value: 2286-11-20T17:46:39.999Z in ms.
-pub const MS_MAX: u64 = 9_999_999_999_999;
-/// Smallest 16-digit value: 2001-09-09T01:46:40Z in µs.
-pub const US_MIN: u64 = 1_000_000_000_000_000;
-/// Largest 16-digit value: 2286-11-20T17:46:39.999999Z in µs.
-pub const US_MAX: u64 = 9_999_999_999_999_999;
+pub use binance::archive::{MS_MAX, MS_MIN, US_MAX, US_MIN};
 
 pub(crate) fn scaled(field: &'static str, raw: u64, factor: u64) -> Result<UnixNanos> {
     raw.checked_mul(factor).map(UnixNanos::from).ok_or_else(|| ParseError::InvalidTimestamp {
@@ -48,7 +42,8 @@ pub fn us_to_ns(us: u64) -> Result<UnixNanos> {
     scaled("timestamp", us, NANOS_PER_US)
 }
 
-/// An archive timestamp in ms or µs → nanoseconds, the unit detected by its digit count.
+/// An archive timestamp in ms or µs → nanoseconds, the unit detected by its digit count
+/// ([`binance::archive::TsUnit::detect`], shared with the simulator's replay).
 ///
 /// Rule: 13 digits ([`MS_MIN`]..=[`MS_MAX`]) are milliseconds, 16 digits
 /// ([`US_MIN`]..=[`US_MAX`]) are microseconds. Both ranges cover 2001-09-09 to 2286-11-20, so
@@ -63,14 +58,14 @@ pub fn archive_ts_to_ns(raw: u64) -> Result<UnixNanos> {
 }
 
 pub(crate) fn archive_field(field: &'static str, raw: u64) -> Result<UnixNanos> {
-    match raw {
-        MS_MIN..=MS_MAX => scaled(field, raw, NANOS_PER_MS),
-        US_MIN..=US_MAX => scaled(field, raw, NANOS_PER_US),
-        _ => Err(ParseError::InvalidTimestamp {
+    match TsUnit::detect(raw) {
+        Ok(TsUnit::Millis) => scaled(field, raw, NANOS_PER_MS),
+        Ok(TsUnit::Micros) => scaled(field, raw, NANOS_PER_US),
+        Err(_) => Err(ParseError::InvalidTimestamp {
             origin: String::new(),
             field,
             value: raw.to_string(),
-            reason: "neither 13 digits (ms) nor 16 digits (µs)",
+            reason: TS_UNIT_REASON,
         }),
     }
 }

@@ -1,0 +1,637 @@
+//! alphalab's ParquetDataCatalog: idempotent, non-destructive writes of [`Batch`]es, listings,
+//! and rebuilds from the raw archive.
+//!
+//! - [`Catalog::open`] creates the folder and writes or checks the marker
+//!   `alphalab-catalog.json` (`high_precision`, `fixed_precision`, `format`): a catalog written
+//!   in the other precision mode is refused, because nautilus would read it as empty.
+//! - [`Catalog::write`] never rewrites stored data: items inside an existing file interval are
+//!   compared with the catalog (a difference is an error and nothing is written); the others are
+//!   written as one file per contiguous run between existing intervals. Writing a batch twice
+//!   leaves the catalog byte-identical.
+//! - [`rebuild`] deletes the catalog and writes everything again from raw, deterministically.
+//!
+//! Every method runs `block_on` on nautilus' runtime: call from sync code only, never inside a
+//! tokio runtime (use `spawn_blocking`).
+
+use std::{
+    collections::BTreeSet,
+    fmt,
+    path::{Path, PathBuf},
+};
+
+use anyhow::{Context, anyhow, bail};
+use binance::Market;
+use nautilus_core::UnixNanos;
+use nautilus_model::{
+    data::{
+        Bar, BarType, CustomData, Data, FundingRateUpdate, HasTsInit, IndexPriceUpdate, MarkPriceUpdate, QuoteTick,
+        TradeTick,
+    },
+    instruments::{Instrument, InstrumentAny},
+    types::fixed::{FIXED_PRECISION, HIGH_PRECISION_MODE},
+};
+use nautilus_persistence::backend::catalog::{ParquetDataCatalog, parse_filename_timestamps};
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    batch::Batch,
+    convert::convert_series,
+    instruments::{EXCHANGE_INFO, load_instrument},
+    parse::{instrument::Fees, kline::spec_interval_ns},
+    raw::RawStore,
+};
+
+/// Marker file at the catalog root.
+pub const MARKER: &str = "alphalab-catalog.json";
+/// Version of alphalab's catalog layout.
+pub const FORMAT: u32 = 1;
+
+/// Contents of [`MARKER`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Marker {
+    pub high_precision: bool,
+    pub fixed_precision: u8,
+    pub format: u32,
+}
+
+impl Marker {
+    /// The marker of this build.
+    #[must_use]
+    pub fn current() -> Self {
+        Self { high_precision: HIGH_PRECISION_MODE == 1, fixed_precision: FIXED_PRECISION, format: FORMAT }
+    }
+}
+
+/// What one [`Catalog::write`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct WriteReport {
+    /// Catalog data type (`bars`, `custom/OpenInterest`, `instruments`, ...).
+    pub data_type: String,
+    /// Identifiers touched (bar types, instrument ids).
+    pub identifiers: Vec<String>,
+    /// Rows written.
+    pub written: usize,
+    /// Rows already stored identically, not written again.
+    pub skipped: usize,
+    /// Files created.
+    pub files: Vec<PathBuf>,
+}
+
+/// One data type and identifier of the catalog.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Listing {
+    /// `bars`, `trades`, `quotes`, `mark_prices`, `index_prices`, `funding_rate_update`,
+    /// `instruments`, `custom/<Type>`.
+    pub data_type: String,
+    pub identifier: String,
+    pub files: usize,
+    /// From the Parquet footers.
+    pub rows: u64,
+    /// First and last `ts_init` (ns), from the file names.
+    pub first_ts: u64,
+    pub last_ts: u64,
+    /// Bars only: missing bar steps between the first and the last bar.
+    pub gaps: Option<usize>,
+}
+
+/// The ParquetDataCatalog at one folder.
+pub struct Catalog {
+    path: PathBuf,
+    inner: ParquetDataCatalog,
+}
+
+impl fmt::Debug for Catalog {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Catalog").field("path", &self.path).finish_non_exhaustive()
+    }
+}
+
+/// Stored value kinds: how to name, find, read and write them.
+trait Item: Clone + fmt::Debug + HasTsInit + Sized {
+    /// Catalog data type (folder under `data/`).
+    fn data_type(&self) -> String;
+    /// Identifier (bar type, instrument id).
+    fn ident(&self) -> String;
+    fn dir(cat: &ParquetDataCatalog, sample: &Self) -> anyhow::Result<String>;
+    fn read(cat: &mut ParquetDataCatalog, sample: &Self, start: u64, end: u64) -> anyhow::Result<Vec<Self>>;
+    fn write(cat: &ParquetDataCatalog, items: Vec<Self>) -> anyhow::Result<PathBuf>;
+    fn same(&self, other: &Self) -> bool;
+}
+
+macro_rules! typed_item {
+    ($t:ty, $prefix:literal, $ident:expr, $read:ident) => {
+        impl Item for $t {
+            fn data_type(&self) -> String {
+                $prefix.to_string()
+            }
+            fn ident(&self) -> String {
+                let f: fn(&$t) -> String = $ident;
+                f(self)
+            }
+            fn dir(cat: &ParquetDataCatalog, sample: &Self) -> anyhow::Result<String> {
+                cat.make_path($prefix, Some(&sample.ident()))
+            }
+            fn read(cat: &mut ParquetDataCatalog, sample: &Self, start: u64, end: u64) -> anyhow::Result<Vec<Self>> {
+                cat.$read::<$t>(
+                    Some(vec![sample.ident()]),
+                    Some(UnixNanos::from(start)),
+                    Some(UnixNanos::from(end)),
+                    None,
+                    None,
+                    true,
+                )
+            }
+            fn write(cat: &ParquetDataCatalog, items: Vec<Self>) -> anyhow::Result<PathBuf> {
+                cat.write_to_parquet(items, None, None, None)
+            }
+            fn same(&self, other: &Self) -> bool {
+                self == other
+            }
+        }
+    };
+}
+
+typed_item!(Bar, "bars", |b| b.bar_type.to_string(), query_typed_data);
+typed_item!(TradeTick, "trades", |t| t.instrument_id.to_string(), query_typed_data);
+typed_item!(QuoteTick, "quotes", |t| t.instrument_id.to_string(), query_typed_data);
+typed_item!(MarkPriceUpdate, "mark_prices", |t| t.instrument_id.to_string(), query_typed_data);
+typed_item!(IndexPriceUpdate, "index_prices", |t| t.instrument_id.to_string(), query_typed_data);
+typed_item!(FundingRateUpdate, "funding_rate_update", |t| t.instrument_id.to_string(), query_typed);
+
+impl Item for CustomData {
+    fn data_type(&self) -> String {
+        format!("custom/{}", self.data_type.type_name())
+    }
+    fn ident(&self) -> String {
+        self.data_type.identifier().unwrap_or_default().to_string()
+    }
+    fn dir(cat: &ParquetDataCatalog, sample: &Self) -> anyhow::Result<String> {
+        cat.make_path_custom_data(sample.data_type.type_name(), sample.data_type.identifier())
+    }
+    fn read(cat: &mut ParquetDataCatalog, sample: &Self, start: u64, end: u64) -> anyhow::Result<Vec<Self>> {
+        let ids: Vec<String> = sample.data_type.identifier().map(String::from).into_iter().collect();
+        let got = cat.query_custom_data_dynamic(
+            sample.data_type.type_name(),
+            (!ids.is_empty()).then_some(ids.as_slice()),
+            Some(UnixNanos::from(start)),
+            Some(UnixNanos::from(end)),
+            None,
+            None,
+            true,
+        )?;
+        got.into_iter()
+            .map(|d| match d {
+                Data::Custom(c) => Ok(c),
+                other => Err(anyhow!("expected custom data, read {other:?}")),
+            })
+            .collect()
+    }
+    fn write(cat: &ParquetDataCatalog, items: Vec<Self>) -> anyhow::Result<PathBuf> {
+        cat.write_custom_data_batch(items, None, None, None)
+    }
+    fn same(&self, other: &Self) -> bool {
+        self.data.eq_arc(other.data.as_ref())
+            && self.data_type.type_name() == other.data_type.type_name()
+            && self.data_type.identifier() == other.data_type.identifier()
+    }
+}
+
+/// Items of one (data type, identifier), with their index in the batch.
+type Group<T> = ((String, String), Vec<(usize, T)>);
+
+/// Where an item falls relative to the sorted, disjoint, closed intervals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Slot {
+    /// Inside interval `k`.
+    In(usize),
+    /// In the gap before interval `k` (`k == len`: after the last).
+    Gap(usize),
+}
+
+fn slot(intervals: &[(u64, u64)], t: u64) -> Slot {
+    let k = intervals.partition_point(|&(_, end)| end < t);
+    if k < intervals.len() && intervals[k].0 <= t { Slot::In(k) } else { Slot::Gap(k) }
+}
+
+fn iso(ns: u64) -> String {
+    nautilus_core::datetime::unix_nanos_to_iso8601(UnixNanos::from(ns))
+}
+
+/// A planned write of one identifier: runs to write.
+struct Plan<T> {
+    runs: Vec<Vec<T>>,
+    skipped: usize,
+}
+
+impl Catalog {
+    /// Opens (creating if needed) the catalog at `path`, checking or writing its precision
+    /// marker, and registers alphalab's custom data types.
+    ///
+    /// # Errors
+    /// A catalog written in the other precision mode or format, a non-empty folder without the
+    /// marker, or I/O errors, naming the path.
+    pub fn open(path: impl AsRef<Path>) -> anyhow::Result<Catalog> {
+        let path = path.as_ref().to_path_buf();
+        std::fs::create_dir_all(&path).with_context(|| format!("creating catalog {}", path.display()))?;
+        let marker_path = path.join(MARKER);
+        let current = Marker::current();
+        if marker_path.exists() {
+            let text = std::fs::read_to_string(&marker_path).with_context(|| marker_path.display().to_string())?;
+            let found: Marker = serde_json::from_str(&text).with_context(|| marker_path.display().to_string())?;
+            if found != current {
+                bail!(
+                    "catalog {} was written with high_precision={}, fixed_precision={}, format={}; this build uses \
+                     high_precision={}, fixed_precision={}, format={} (nautilus would read it as empty); rebuild it \
+                     from raw",
+                    path.display(),
+                    found.high_precision,
+                    found.fixed_precision,
+                    found.format,
+                    current.high_precision,
+                    current.fixed_precision,
+                    current.format
+                );
+            }
+        } else {
+            let non_empty = std::fs::read_dir(&path)?.next().is_some();
+            if non_empty {
+                bail!(
+                    "{} is not empty and has no {MARKER}: not an alphalab catalog (precision mode unknown)",
+                    path.display()
+                );
+            }
+            let json = serde_json::to_vec_pretty(&current)?;
+            crate::raw::write_atomic(&marker_path, &json)?;
+        }
+        crate::register_custom_data();
+        let canonical = path.canonicalize().with_context(|| path.display().to_string())?;
+        let inner = ParquetDataCatalog::new(&canonical, None, None, None, None);
+        Ok(Catalog { path, inner })
+    }
+
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The nautilus catalog, for queries.
+    pub fn inner(&mut self) -> &mut ParquetDataCatalog {
+        &mut self.inner
+    }
+
+    /// Writes a batch idempotently; see the module docs.
+    ///
+    /// # Errors
+    /// `ts_init` decreasing within the batch (naming identifier and index), `overlapping import
+    /// differs from the catalog at <identifier> <range>`, or catalog errors. On error nothing is
+    /// written.
+    pub fn write(&mut self, batch: Batch) -> anyhow::Result<WriteReport> {
+        match batch {
+            Batch::Bars(v) => self.write_items(v, "bars"),
+            Batch::Trades(v) => self.write_items(v, "trades"),
+            Batch::Quotes(v) => self.write_items(v, "quotes"),
+            Batch::MarkPrices(v) => self.write_items(v, "mark_prices"),
+            Batch::IndexPrices(v) => self.write_items(v, "index_prices"),
+            Batch::Funding(v) => self.write_items(v, "funding_rate_update"),
+            Batch::Custom(v) => self.write_items(v, "custom"),
+            Batch::Instruments(v) => self.write_instruments(v),
+        }
+    }
+
+    fn write_items<T: Item>(&mut self, items: Vec<T>, kind: &str) -> anyhow::Result<WriteReport> {
+        let mut report = WriteReport {
+            data_type: items.first().map_or_else(|| kind.to_string(), Item::data_type),
+            ..WriteReport::default()
+        };
+        // Group by (data type, identifier), keeping order and original indices.
+        let mut groups: Vec<Group<T>> = Vec::new();
+        for (i, x) in items.into_iter().enumerate() {
+            let key = (x.data_type(), x.ident());
+            match groups.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, g)) => g.push((i, x)),
+                None => groups.push((key, vec![(i, x)])),
+            }
+        }
+        let mut plans = Vec::new();
+        for ((data_type, ident), group) in groups {
+            for w in group.windows(2) {
+                if w[1].1.ts_init() < w[0].1.ts_init() {
+                    bail!(
+                        "{data_type} {ident}: ts_init not ascending at index {}: {} after {}",
+                        w[1].0,
+                        iso(w[1].1.ts_init().as_u64()),
+                        iso(w[0].1.ts_init().as_u64())
+                    );
+                }
+            }
+            let items: Vec<T> = group.into_iter().map(|(_, x)| x).collect();
+            let plan = self.plan(&ident, items)?;
+            report.identifiers.push(ident);
+            plans.push(plan);
+        }
+        for plan in plans {
+            report.skipped += plan.skipped;
+            for run in plan.runs {
+                report.written += run.len();
+                report.files.push(T::write(&self.inner, run)?);
+            }
+        }
+        Ok(report)
+    }
+
+    /// Splits one identifier's ascending items into runs to write, after checking the ones
+    /// inside existing intervals against the catalog.
+    fn plan<T: Item>(&mut self, ident: &str, items: Vec<T>) -> anyhow::Result<Plan<T>> {
+        let Some(first) = items.first().cloned() else { return Ok(Plan { runs: Vec::new(), skipped: 0 }) };
+        let intervals = self.inner.get_directory_intervals(&T::dir(&self.inner, &first)?)?;
+        let (lo, hi) = (first.ts_init().as_u64(), items.last().map_or(0, |x| x.ts_init().as_u64()));
+        let mut runs: Vec<Vec<T>> = Vec::new();
+        let mut inside: Vec<(usize, Vec<T>)> = Vec::new();
+        let mut last: Option<Slot> = None;
+        for x in items {
+            let s = slot(&intervals, x.ts_init().as_u64());
+            let same = last == Some(s);
+            last = Some(s);
+            match s {
+                Slot::In(_) if same => inside.last_mut().expect("same slot").1.push(x),
+                Slot::In(k) => inside.push((k, vec![x])),
+                Slot::Gap(_) if same => runs.last_mut().expect("same slot").push(x),
+                Slot::Gap(_) => runs.push(vec![x]),
+            }
+        }
+        let mut skipped = 0;
+        for (k, mine) in inside {
+            let (start, end) = (intervals[k].0.max(lo), intervals[k].1.min(hi));
+            let stored = T::read(&mut self.inner, &first, start, end)?;
+            let equal = stored.len() == mine.len()
+                && stored.iter().zip(&mine).all(|(a, b)| a.ts_init() == b.ts_init() && a.same(b));
+            if !equal {
+                bail!(
+                    "overlapping import differs from the catalog at {ident} {}..={} ({} rows stored, {} imported)",
+                    iso(start),
+                    iso(end),
+                    stored.len(),
+                    mine.len()
+                );
+            }
+            skipped += mine.len();
+        }
+        Ok(Plan { runs, skipped })
+    }
+
+    fn write_instruments(&mut self, instruments: Vec<InstrumentAny>) -> anyhow::Result<WriteReport> {
+        let mut report = WriteReport { data_type: "instruments".into(), ..WriteReport::default() };
+        let mut todo = Vec::new();
+        for inst in instruments {
+            let id = inst.id().to_string();
+            let stored = self.inner.query_instruments(Some(std::slice::from_ref(&id)))?;
+            let ts = HasTsInit::ts_init(&inst);
+            match stored.iter().find(|s| HasTsInit::ts_init(*s) == ts) {
+                Some(s) if format!("{s:?}") == format!("{inst:?}") => report.skipped += 1,
+                Some(s) => bail!(
+                    "overlapping import differs from the catalog at instruments {id} {}: stored {s:?}, imported {inst:?}",
+                    iso(ts.as_u64())
+                ),
+                None => todo.push(inst),
+            }
+            if !report.identifiers.contains(&id) {
+                report.identifiers.push(id);
+            }
+        }
+        for inst in todo {
+            report.written += 1;
+            report.files.extend(self.inner.write_instruments(vec![inst])?);
+        }
+        Ok(report)
+    }
+
+    /// Every data type and identifier with files, rows (Parquet footers), first/last `ts_init`
+    /// and, for bars, the missing bar steps. Sorted by data type and identifier.
+    ///
+    /// # Errors
+    /// Unreadable folders or Parquet footers, naming the file.
+    pub fn ls(&self) -> anyhow::Result<Vec<Listing>> {
+        let data = self.path.join("data");
+        let mut out = Vec::new();
+        for t in sorted_dirs(&data)? {
+            let type_name = name(&t);
+            if type_name == "custom" {
+                for ct in sorted_dirs(&t)? {
+                    list_type(&ct, &format!("custom/{}", name(&ct)), &mut out)?;
+                }
+            } else {
+                list_type(&t, &type_name, &mut out)?;
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn name(p: &Path) -> String {
+    p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+}
+
+fn sorted_dirs(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let Ok(rd) = std::fs::read_dir(dir) else { return Ok(Vec::new()) };
+    let mut v = Vec::new();
+    for e in rd {
+        let p = e.with_context(|| dir.display().to_string())?.path();
+        if p.is_dir() {
+            v.push(p);
+        }
+    }
+    v.sort();
+    Ok(v)
+}
+
+fn list_type(dir: &Path, data_type: &str, out: &mut Vec<Listing>) -> anyhow::Result<()> {
+    for id_dir in sorted_dirs(dir)? {
+        let identifier = name(&id_dir);
+        let mut files = Vec::new();
+        for e in std::fs::read_dir(&id_dir).with_context(|| id_dir.display().to_string())? {
+            let p = e?.path();
+            if p.extension().is_some_and(|x| x == "parquet") {
+                files.push(p);
+            }
+        }
+        if files.is_empty() {
+            continue;
+        }
+        files.sort();
+        let (mut rows, mut first_ts, mut last_ts) = (0u64, u64::MAX, 0u64);
+        for f in &files {
+            rows += parquet_rows(f)?;
+            if let Some((a, b)) = parse_filename_timestamps(&f.to_string_lossy()) {
+                first_ts = first_ts.min(a);
+                last_ts = last_ts.max(b);
+            }
+        }
+        let gaps = if data_type == "bars" {
+            let step = <BarType as std::str::FromStr>::from_str(&identifier)
+                .ok()
+                .and_then(|bt| spec_interval_ns(&bt.spec()).ok())
+                .filter(|s| *s > 0);
+            step.map(|s| {
+                let expected = (last_ts.saturating_sub(first_ts) / s + 1) as usize;
+                expected.saturating_sub(rows as usize)
+            })
+        } else {
+            None
+        };
+        out.push(Listing {
+            data_type: data_type.to_string(),
+            identifier,
+            files: files.len(),
+            rows,
+            first_ts: if first_ts == u64::MAX { 0 } else { first_ts },
+            last_ts,
+            gaps,
+        });
+    }
+    Ok(())
+}
+
+fn parquet_rows(path: &Path) -> anyhow::Result<u64> {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    let f = std::fs::File::open(path).with_context(|| path.display().to_string())?;
+    let r = SerializedFileReader::new(f).with_context(|| path.display().to_string())?;
+    Ok(u64::try_from(r.metadata().file_metadata().num_rows()).unwrap_or_default())
+}
+
+/// The `alphalab catalog ls` table.
+#[derive(Debug, Clone, Copy)]
+pub struct LsTable<'a>(pub &'a [Listing]);
+
+impl fmt::Display for LsTable<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let header = ["DATA TYPE", "IDENTIFIER", "FILES", "ROWS", "FIRST", "LAST", "GAPS"];
+        let rows: Vec<[String; 7]> = self
+            .0
+            .iter()
+            .map(|l| {
+                [
+                    l.data_type.clone(),
+                    l.identifier.clone(),
+                    l.files.to_string(),
+                    l.rows.to_string(),
+                    iso(l.first_ts),
+                    iso(l.last_ts),
+                    l.gaps.map_or_else(|| "-".to_string(), |g| g.to_string()),
+                ]
+            })
+            .collect();
+        let mut width = header.map(str::len);
+        for r in &rows {
+            for (w, c) in width.iter_mut().zip(r) {
+                *w = (*w).max(c.len());
+            }
+        }
+        let line = |f: &mut fmt::Formatter<'_>, cells: &[&str]| -> fmt::Result {
+            let parts: Vec<String> = cells
+                .iter()
+                .zip(width)
+                .enumerate()
+                .map(|(i, (c, w))| if (2..4).contains(&i) || i == 6 { format!("{c:>w$}") } else { format!("{c:<w$}") })
+                .collect();
+            writeln!(f, "{}", parts.join("  ").trim_end())
+        };
+        line(f, &header)?;
+        for r in &rows {
+            line(f, &r.iter().map(String::as_str).collect::<Vec<_>>())?;
+        }
+        Ok(())
+    }
+}
+
+/// Converts one bulk-archive file to batches (provided by the archive importer).
+pub type ArchiveConverter = dyn Fn(&std::path::Path) -> anyhow::Result<Vec<Batch>>;
+
+/// What [`rebuild`] wrote.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RebuildReport {
+    /// `(source, report)`: `instruments`, `<market>/<series>/<SYMBOL>` or an archive file path.
+    pub writes: Vec<(String, WriteReport)>,
+    pub archive_files: usize,
+}
+
+impl RebuildReport {
+    /// Rows written in total.
+    #[must_use]
+    pub fn rows(&self) -> usize {
+        self.writes.iter().map(|(_, r)| r.written).sum()
+    }
+}
+
+/// REST series present in the raw archive: `(market, series, SYMBOL)`, sorted.
+///
+/// # Errors
+/// I/O errors listing `raw/rest`.
+pub fn rest_series(store: &RawStore) -> anyhow::Result<Vec<(Market, String, String)>> {
+    let mut out = Vec::new();
+    for m in sorted_dirs(&store.root().join("raw/rest"))? {
+        let Some(market) = Market::ALL.into_iter().find(|x| x.to_string() == name(&m)) else { continue };
+        for s in sorted_dirs(&m)? {
+            for sym in sorted_dirs(&s)? {
+                out.push((market, name(&s), name(&sym)));
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Deletes the catalog at `catalog_path` (only if it holds [`MARKER`] or is empty) and writes
+/// everything in the raw archive again: instruments first (latest exchangeInfo of each market,
+/// `fees` or the market default), then every REST series in (market, series, symbol) order,
+/// then `archive` applied to each bulk-archive file in path order.
+///
+/// # Errors
+/// A folder that is not an alphalab catalog (naming it), a missing instrument, conversion or
+/// write errors.
+pub fn rebuild(
+    store: &RawStore,
+    catalog_path: &Path,
+    fees: Option<Fees>,
+    archive: Option<&ArchiveConverter>,
+) -> anyhow::Result<RebuildReport> {
+    if catalog_path.exists() {
+        let empty =
+            std::fs::read_dir(catalog_path).with_context(|| catalog_path.display().to_string())?.next().is_none();
+        if !empty && !catalog_path.join(MARKER).is_file() {
+            bail!(
+                "refusing to rebuild {}: not empty and not an alphalab catalog (no {MARKER})",
+                catalog_path.display()
+            );
+        }
+        std::fs::remove_dir_all(catalog_path).with_context(|| format!("deleting {}", catalog_path.display()))?;
+    }
+    let mut cat = Catalog::open(catalog_path)?;
+    let mut report = RebuildReport::default();
+    let series: Vec<_> = rest_series(store)?.into_iter().filter(|(_, s, _)| s != EXCHANGE_INFO).collect();
+    let symbols: BTreeSet<(Market, String)> = series.iter().map(|(m, _, s)| (*m, s.clone())).collect();
+    let mut instruments = Vec::new();
+    for (m, s) in &symbols {
+        instruments.push(((*m, s.clone()), load_instrument(store, *m, s, fees)?));
+    }
+    let all: Vec<InstrumentAny> = instruments.iter().map(|(_, i)| i.clone()).collect();
+    if !all.is_empty() {
+        report.writes.push(("instruments".into(), cat.write(Batch::Instruments(all))?));
+    }
+    for (market, name, symbol) in &series {
+        let inst = &instruments.iter().find(|((m, s), _)| m == market && s == symbol).expect("loaded above").1;
+        for batch in convert_series(store, *market, name, symbol, inst)? {
+            let r = cat.write(batch).with_context(|| format!("{market}/{name}/{symbol}"))?;
+            report.writes.push((format!("{market}/{name}/{symbol}"), r));
+        }
+    }
+    if let Some(conv) = archive {
+        for file in store.archive_files() {
+            report.archive_files += 1;
+            for batch in conv(&file).with_context(|| file.display().to_string())? {
+                let r = cat.write(batch).with_context(|| file.display().to_string())?;
+                report.writes.push((file.display().to_string(), r));
+            }
+        }
+    }
+    Ok(report)
+}
