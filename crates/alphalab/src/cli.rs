@@ -3,7 +3,7 @@
 use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
 
 use alphalab::{
-    logging,
+    logging, pipeline,
     settings::{SettingsFile, SnapshotArgs},
     snapshot,
 };
@@ -30,6 +30,15 @@ enum Command {
         #[command(flatten)]
         args: Box<SnapshotArgs>,
     },
+    /// Paginated REST history into the raw archive (weight-optimal, resumable), optionally into a catalog.
+    Backfill(BackfillCli),
+    /// Import data.binance.vision bulk files (.zip/.csv, checksums verified) into the raw archive and a catalog.
+    Import(ImportCli),
+    /// Inspect or rebuild the ParquetDataCatalog.
+    Catalog {
+        #[command(subcommand)]
+        command: CatalogCommand,
+    },
     /// End to end on the embedded simulator: start it, take a snapshot through it, report.
     Demo {
         /// Output folder.
@@ -42,6 +51,92 @@ enum Command {
         #[arg(long, default_value_t = 42)]
         seed: u64,
     },
+}
+
+/// Where the raw archive and the catalog live.
+#[derive(Debug, Clone, clap::Args)]
+struct Paths {
+    /// Data root: raw archive under `<root>/raw`.
+    #[arg(long, env = "ALPHALAB_DATA_ROOT", default_value = "data")]
+    data_root: PathBuf,
+    /// ParquetDataCatalog folder.
+    #[arg(long, env = "ALPHALAB_CATALOG", default_value = "data/catalog")]
+    catalog: PathBuf,
+}
+
+#[derive(Debug, clap::Args)]
+struct BackfillCli {
+    /// spot or usdm.
+    #[arg(long, value_parser = ["spot", "usdm"])]
+    market: String,
+    /// Comma-separated symbols (pairs for index price klines).
+    #[arg(long, value_delimiter = ',', required = true)]
+    symbols: Vec<String>,
+    /// Start: YYYY-MM-DD, RFC 3339 or ms.
+    #[arg(long)]
+    from: String,
+    /// End (exclusive): YYYY-MM-DD, RFC 3339 or ms; clipped to the server time.
+    #[arg(long)]
+    to: String,
+    /// Series, comma-separated: klines:1m, aggTrades, continuousKlines:1m, markPriceKlines:1m,
+    /// indexPriceKlines:1m, fundingRate, openInterestHist:5m, topLongShortPositionRatio:5m,
+    /// globalLongShortAccountRatio:5m, topLongShortAccountRatio:5m, takerlongshortRatio:5m.
+    #[arg(long, value_delimiter = ',', default_value = "klines:1m")]
+    data: Vec<String>,
+    /// REST base URL [default: BASE_PATH_SPOT / BASE_PATH_FUTURES, else production Binance].
+    #[arg(long)]
+    base_url: Option<String>,
+    /// Pages in flight at once (the weight limiter still bounds the rate).
+    #[arg(long, default_value_t = 8)]
+    concurrency: usize,
+    /// Also write the fetched series into the catalog.
+    #[arg(long)]
+    write_catalog: bool,
+    #[command(flatten)]
+    paths: Paths,
+}
+
+#[derive(Debug, clap::Args)]
+struct ImportCli {
+    /// Bulk files (.zip or .csv) or folders holding them.
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    /// Market of the files, overriding their folders (`spot`, `futures/um`).
+    #[arg(long, value_parser = ["spot", "usdm"])]
+    market: Option<String>,
+    /// REST base URL for exchangeInfo when the raw archive has none for the market.
+    #[arg(long)]
+    base_url: Option<String>,
+    #[command(flatten)]
+    paths_: Paths,
+}
+
+#[derive(Debug, Subcommand)]
+enum CatalogCommand {
+    /// Per data type and instrument: time range, rows, gaps.
+    Ls {
+        #[command(flatten)]
+        paths: Paths,
+    },
+    /// Delete the catalog and rebuild it from the raw archive alone (no network).
+    Rebuild {
+        #[command(flatten)]
+        paths: Paths,
+    },
+}
+
+fn market_of(s: &str) -> binance::Market {
+    if s == "usdm" { binance::Market::UsdM } else { binance::Market::Spot }
+}
+
+/// The REST base for a market: flag, then the legacy environment variables, then production.
+fn base_url(flag: Option<String>, market: binance::Market) -> String {
+    let env = match market {
+        binance::Market::Spot => "BASE_PATH_SPOT",
+        binance::Market::UsdM => "BASE_PATH_FUTURES",
+    };
+    flag.or_else(|| std::env::var(env).ok().filter(|v| !v.is_empty()))
+        .unwrap_or_else(|| market.prod_rest_url().to_string())
 }
 
 #[derive(Debug, clap::Args)]
@@ -149,6 +244,44 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let _log = logging::init(&cfg.log_level)?;
             let manifest = runtime()?.block_on(snapshot::run(&cfg))?;
             Ok(exit_for(manifest.failures()))
+        }
+        Command::Backfill(a) => {
+            let _log = logging::init("INFO")?;
+            let market = market_of(&a.market);
+            let specs = a
+                .data
+                .iter()
+                .map(|t| data::dataset::Spec::parse(market, t).map_err(anyhow::Error::msg))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let args = pipeline::BackfillArgs {
+                market,
+                symbols: a.symbols.iter().map(|s| s.trim().to_ascii_uppercase()).collect(),
+                specs,
+                from_ms: pipeline::parse_time("--from", &a.from)?,
+                to_ms: pipeline::parse_time("--to", &a.to)?,
+                base_url: base_url(a.base_url, market),
+                concurrency: a.concurrency.max(1),
+                catalog: a.write_catalog.then(|| a.paths.catalog.clone()),
+                data_root: a.paths.data_root,
+            };
+            let reports = runtime()?.block_on(pipeline::backfill(&args))?;
+            let failed = reports.iter().filter(|r| !r.errors.is_empty()).count();
+            Ok(exit_for(failed))
+        }
+        Command::Import(a) => {
+            let _log = logging::init("INFO")?;
+            let market = a.market.as_deref().map(market_of);
+            let n = pipeline::import(&a.paths, market, a.base_url, &a.paths_.data_root, &a.paths_.catalog)?;
+            log::info!("import: {n} files into {}", a.paths_.catalog.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Catalog { command } => {
+            let _log = logging::init("INFO")?;
+            match command {
+                CatalogCommand::Ls { paths } => pipeline::ls(&paths.catalog)?,
+                CatalogCommand::Rebuild { paths } => pipeline::rebuild(&paths.data_root, &paths.catalog)?,
+            }
+            Ok(ExitCode::SUCCESS)
         }
         Command::Demo { output_dir, ws_capture_seconds, seed } => {
             let _log = logging::init("INFO")?;

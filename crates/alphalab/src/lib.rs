@@ -2,5 +2,6 @@
 
 pub mod fsio;
 pub mod logging;
+pub mod pipeline;
 pub mod settings;
 pub mod snapshot;
