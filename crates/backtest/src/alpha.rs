@@ -1,0 +1,159 @@
+//! The researcher's interface: an [`Alpha`] is a black box that sees market events and states
+//! target positions. It knows nothing about venues, orders, fees or funding; the adapter
+//! ([`crate::adapter`]) turns its targets into orders.
+
+use std::collections::BTreeMap;
+
+use data::{FundingPayment, LongShortRatio, OpenInterest, TakerBuySellVolume};
+use nautilus_core::UnixNanos;
+use nautilus_model::{
+    data::{Bar, CustomData, IndexPriceUpdate, MarkPriceUpdate, QuoteTick, TradeTick},
+    identifiers::InstrumentId,
+};
+use rust_decimal::Decimal;
+
+/// One market event, delivered when the engine clock reaches its `ts_init` (never before).
+#[derive(Debug, Clone, Copy)]
+pub enum MarketEvent<'a> {
+    Bar(&'a Bar),
+    Trade(&'a TradeTick),
+    Quote(&'a QuoteTick),
+    MarkPrice(&'a MarkPriceUpdate),
+    IndexPrice(&'a IndexPriceUpdate),
+    /// A funding settlement (rate and, if known, mark price) of a perpetual. The 0.57 engine does
+    /// not route funding; the adapter delivers it before the first engine event with
+    /// `ts_init >= ts` (exactly at `ts` when another stream has an event then, e.g. a bar close).
+    Funding(&'a FundingPayment),
+    OpenInterest(&'a OpenInterest),
+    LongShortRatio(&'a LongShortRatio),
+    TakerBuySellVolume(&'a TakerBuySellVolume),
+    /// Any other custom data type subscribed to.
+    Custom(&'a CustomData),
+}
+
+impl MarketEvent<'_> {
+    /// The time the value became knowable (the time it is delivered at, or before).
+    #[must_use]
+    pub fn ts_init(&self) -> UnixNanos {
+        match self {
+            MarketEvent::Bar(x) => x.ts_init,
+            MarketEvent::Trade(x) => x.ts_init,
+            MarketEvent::Quote(x) => x.ts_init,
+            MarketEvent::MarkPrice(x) => x.ts_init,
+            MarketEvent::IndexPrice(x) => x.ts_init,
+            MarketEvent::Funding(x) => x.ts,
+            MarketEvent::OpenInterest(x) => x.ts_init,
+            MarketEvent::LongShortRatio(x) => x.ts_init,
+            MarketEvent::TakerBuySellVolume(x) => x.ts_init,
+            MarketEvent::Custom(x) => nautilus_model::data::HasTsInit::ts_init(*x),
+        }
+    }
+
+    /// The instrument the event is about (`None` for custom data of other types).
+    #[must_use]
+    pub fn instrument_id(&self) -> Option<InstrumentId> {
+        match self {
+            MarketEvent::Bar(x) => Some(x.bar_type.instrument_id()),
+            MarketEvent::Trade(x) => Some(x.instrument_id),
+            MarketEvent::Quote(x) => Some(x.instrument_id),
+            MarketEvent::MarkPrice(x) => Some(x.instrument_id),
+            MarketEvent::IndexPrice(x) => Some(x.instrument_id),
+            MarketEvent::Funding(x) => Some(x.instrument_id),
+            MarketEvent::OpenInterest(x) => Some(x.instrument_id),
+            MarketEvent::LongShortRatio(x) => Some(x.instrument_id),
+            MarketEvent::TakerBuySellVolume(x) => Some(x.instrument_id),
+            MarketEvent::Custom(_) => None,
+        }
+    }
+
+    /// Short kind name (`bar`, `trade`, `funding`, ...), used in event logs.
+    #[must_use]
+    pub fn kind(&self) -> &'static str {
+        match self {
+            MarketEvent::Bar(_) => "bar",
+            MarketEvent::Trade(_) => "trade",
+            MarketEvent::Quote(_) => "quote",
+            MarketEvent::MarkPrice(_) => "mark_price",
+            MarketEvent::IndexPrice(_) => "index_price",
+            MarketEvent::Funding(_) => "funding",
+            MarketEvent::OpenInterest(_) => "open_interest",
+            MarketEvent::LongShortRatio(_) => "long_short_ratio",
+            MarketEvent::TakerBuySellVolume(_) => "taker_buy_sell_volume",
+            MarketEvent::Custom(_) => "custom",
+        }
+    }
+}
+
+/// Read-only portfolio state at the engine clock, in exact decimals.
+///
+/// Built by the adapter from its own fill ledger (fills, commissions and the last prices seen), so
+/// values are exact; the account balances nautilus keeps are reported after the run.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Context {
+    /// Engine clock (ns).
+    pub now: UnixNanos,
+    /// Net signed base quantity per instrument (from fills; spot starting balances are in
+    /// `balances`, not here).
+    pub positions: BTreeMap<InstrumentId, Decimal>,
+    /// Cash per currency code: starting balances + fill cash flows − commissions. For perpetuals
+    /// the notional flow is booked in the settlement currency (so `balances + Σ qty × last`
+    /// is mark-to-market equity).
+    pub balances: BTreeMap<String, Decimal>,
+    /// Last price per instrument (bar close, trade price, quote mid; mark prices are not used).
+    pub last_prices: BTreeMap<InstrumentId, Decimal>,
+    /// Mark-to-market equity in the reporting currency, excluding funding (see
+    /// [`crate::funding`]); `None` until every held currency and position has a price.
+    pub equity: Option<Decimal>,
+    /// Reporting currency code (e.g. `USDT`).
+    pub reporting_currency: String,
+}
+
+impl Context {
+    /// Net position of `id` (zero when flat or unknown).
+    #[must_use]
+    pub fn position(&self, id: &InstrumentId) -> Decimal {
+        self.positions.get(id).copied().unwrap_or_default()
+    }
+
+    /// Last price of `id`, if one was seen.
+    #[must_use]
+    pub fn last_price(&self, id: &InstrumentId) -> Option<Decimal> {
+        self.last_prices.get(id).copied()
+    }
+
+    /// The target quantity worth `fraction` of equity at the last price of `id`
+    /// (signed: a negative fraction is short). `None` without equity or price.
+    #[must_use]
+    pub fn target_fraction(&self, id: InstrumentId, fraction: Decimal) -> Option<Target> {
+        let px = self.last_price(&id).filter(|p| !p.is_zero())?;
+        Some(Target { instrument_id: id, quantity: self.equity? * fraction / px })
+    }
+}
+
+/// A target position: the signed base quantity the framework should hold in one instrument
+/// (positive long, negative short). The adapter trades the difference to the current position
+/// plus open orders, rounded DOWN to the size increment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Target {
+    pub instrument_id: InstrumentId,
+    pub quantity: Decimal,
+}
+
+/// A research strategy. Implementations must be deterministic given the events (seed any
+/// randomness from the params) for runs to be reproducible.
+pub trait Alpha: 'static {
+    /// Called for every market event, at its `ts_init` (`ctx.now == ev.ts_init()` for engine
+    /// events; funding may arrive later, see [`MarketEvent::Funding`]).
+    ///
+    /// # Errors
+    /// Returned to nautilus' data handler, which logs it (NOT verified whether 0.57 then stops
+    /// the run: do not rely on errors for control flow).
+    fn on_event(&mut self, ev: &MarketEvent<'_>, ctx: &Context) -> anyhow::Result<()>;
+
+    /// Target positions to hold now. Called after every event; instruments not listed keep
+    /// their position. Returning the same targets again is harmless (open orders are netted).
+    ///
+    /// # Errors
+    /// As for [`Alpha::on_event`].
+    fn targets(&mut self, ctx: &Context) -> anyhow::Result<Vec<Target>>;
+}

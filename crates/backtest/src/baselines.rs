@@ -1,0 +1,160 @@
+//! Baseline Alphas for tests and benchmarks: [`BuyAndHold`] and [`TargetsFromFile`], plus
+//! their registry constructors (params from the run file's `[strategy.params]`).
+
+use std::{collections::BTreeMap, path::Path, str::FromStr};
+
+use anyhow::Context as _;
+use nautilus_core::UnixNanos;
+use nautilus_model::identifiers::InstrumentId;
+use rust_decimal::Decimal;
+use serde::Deserialize;
+
+use crate::alpha::{Alpha, Context, MarketEvent, Target};
+
+/// How much [`BuyAndHold`] buys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Size {
+    /// A base quantity.
+    Quantity(Decimal),
+    /// A fraction of equity at the first price seen.
+    Fraction(Decimal),
+}
+
+/// Buys once, on the first event that gives the instrument a price (and equity, for
+/// [`Size::Fraction`]), and holds.
+#[derive(Debug, Clone)]
+pub struct BuyAndHold {
+    pub instrument_id: InstrumentId,
+    pub size: Size,
+    target: Option<Target>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BuyAndHoldParams {
+    instrument_id: String,
+    quantity: Option<Decimal>,
+    fraction: Option<Decimal>,
+}
+
+impl BuyAndHold {
+    #[must_use]
+    pub fn new(instrument_id: InstrumentId, size: Size) -> Self {
+        Self { instrument_id, size, target: None }
+    }
+
+    /// From params `{ instrument_id = "...", quantity = "0.01" }` or `{ ..., fraction = "0.5" }`.
+    ///
+    /// # Errors
+    /// Unknown keys, or not exactly one of `quantity` / `fraction`.
+    pub fn from_params(params: &toml::Value) -> anyhow::Result<Box<dyn Alpha>> {
+        let p: BuyAndHoldParams = params.clone().try_into().context("strategy.params (buy-and-hold)")?;
+        let size = match (p.quantity, p.fraction) {
+            (Some(q), None) => Size::Quantity(q),
+            (None, Some(f)) => Size::Fraction(f),
+            _ => anyhow::bail!("strategy.params (buy-and-hold): set exactly one of `quantity`, `fraction`"),
+        };
+        let id = InstrumentId::from_str(&p.instrument_id).context("strategy.params.instrument_id")?;
+        Ok(Box::new(Self::new(id, size)))
+    }
+}
+
+impl Alpha for BuyAndHold {
+    fn on_event(&mut self, _ev: &MarketEvent<'_>, ctx: &Context) -> anyhow::Result<()> {
+        if self.target.is_none() && ctx.last_price(&self.instrument_id).is_some() {
+            self.target = match self.size {
+                Size::Quantity(q) => Some(Target { instrument_id: self.instrument_id, quantity: q }),
+                Size::Fraction(f) => ctx.target_fraction(self.instrument_id, f),
+            };
+        }
+        Ok(())
+    }
+
+    fn targets(&mut self, _ctx: &Context) -> anyhow::Result<Vec<Target>> {
+        Ok(self.target.into_iter().collect())
+    }
+}
+
+/// One row of a targets file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetRow {
+    pub ts: UnixNanos,
+    pub target: Target,
+}
+
+/// Replays timestamped target positions: each row applies once `ts <= clock`; the latest row
+/// per instrument is held (returned on every call).
+#[derive(Debug, Clone)]
+pub struct TargetsFromFile {
+    rows: Vec<TargetRow>,
+    next: usize,
+    current: BTreeMap<InstrumentId, Decimal>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TargetsParams {
+    path: String,
+}
+
+impl TargetsFromFile {
+    /// From rows (any order; stable-sorted by ts).
+    #[must_use]
+    pub fn new(mut rows: Vec<TargetRow>) -> Self {
+        rows.sort_by_key(|r| r.ts);
+        Self { rows, next: 0, current: BTreeMap::new() }
+    }
+
+    /// Parses CSV text: header `ts,instrument_id,target`, `ts` in UNIX ns, `target` a signed
+    /// decimal base quantity.
+    ///
+    /// # Errors
+    /// A wrong header or a bad field, naming the line.
+    pub fn parse_csv(text: &str) -> anyhow::Result<Vec<TargetRow>> {
+        let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
+        let (_, header) = lines.next().context("targets file is empty")?;
+        anyhow::ensure!(header.trim() == "ts,instrument_id,target", "targets header must be `ts,instrument_id,target`");
+        lines
+            .map(|(n, l)| {
+                let f: Vec<&str> = l.split(',').map(str::trim).collect();
+                anyhow::ensure!(f.len() == 3, "line {}: expected 3 columns", n + 1);
+                let ts = f[0].parse::<u64>().with_context(|| format!("line {}: ts", n + 1))?;
+                let id = InstrumentId::from_str(f[1]).with_context(|| format!("line {}: instrument_id", n + 1))?;
+                let q = Decimal::from_str(f[2]).with_context(|| format!("line {}: target", n + 1))?;
+                Ok(TargetRow { ts: UnixNanos::from(ts), target: Target { instrument_id: id, quantity: q } })
+            })
+            .collect()
+    }
+
+    /// From a CSV file.
+    ///
+    /// # Errors
+    /// I/O or [`Self::parse_csv`] errors, naming the path.
+    pub fn from_path(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        Ok(Self::new(Self::parse_csv(&text).with_context(|| format!("parsing {}", path.display()))?))
+    }
+
+    /// From params `{ path = "targets.csv" }`.
+    ///
+    /// # Errors
+    /// Unknown keys, or the file errors.
+    pub fn from_params(params: &toml::Value) -> anyhow::Result<Box<dyn Alpha>> {
+        let p: TargetsParams = params.clone().try_into().context("strategy.params (targets-from-file)")?;
+        Ok(Box::new(Self::from_path(Path::new(&p.path))?))
+    }
+}
+
+impl Alpha for TargetsFromFile {
+    fn on_event(&mut self, _ev: &MarketEvent<'_>, _ctx: &Context) -> anyhow::Result<()> {
+        Ok(())
+    }
+
+    fn targets(&mut self, ctx: &Context) -> anyhow::Result<Vec<Target>> {
+        while let Some(r) = self.rows.get(self.next).filter(|r| r.ts <= ctx.now) {
+            self.current.insert(r.target.instrument_id, r.target.quantity);
+            self.next += 1;
+        }
+        Ok(self.current.iter().map(|(id, q)| Target { instrument_id: *id, quantity: *q }).collect())
+    }
+}

@@ -1,0 +1,17 @@
+//! Backtests of black-box [`alpha::Alpha`]s on NautilusTrader's `BacktestEngine`.
+//!
+//! - [`alpha`]: the researcher's interface (events, context, targets).
+//! - [`adapter`]: the one nautilus strategy that wraps any Alpha and turns targets into orders.
+//! - [`venue`]: spot (cash) and USD-M (margin) venue configs, fees, slippage, latency.
+//! - [`funding`]: the funding ledger (the 0.57 engine applies no funding).
+//! - [`baselines`]: `BuyAndHold` and `TargetsFromFile`.
+//! - [`stats`]: performance statistics of an equity curve.
+//! - [`run`]: `RunSpec` (TOML) → engine → results on disk.
+
+pub mod adapter;
+pub mod alpha;
+pub mod baselines;
+pub mod funding;
+pub mod run;
+pub mod stats;
+pub mod venue;

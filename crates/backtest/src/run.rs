@@ -1,0 +1,439 @@
+//! The runner: a [`RunSpec`] (TOML) → catalog data → `BacktestEngine` with the
+//! [`AlphaStrategy`] → [`RunResult`] (fills, skips, balances, funding ledger, equity curve,
+//! statistics) → files in the run folder.
+//!
+//! Output files (deterministic: same spec and data ⇒ byte-identical files): `result.json`,
+//! `fills.csv`, `equity.csv`, `funding.csv`, `run.toml` (the spec as run), `version.json`.
+
+use std::{
+    cell::RefCell,
+    collections::BTreeMap,
+    fmt::Write as _,
+    path::{Path, PathBuf},
+    rc::Rc,
+    str::FromStr,
+};
+
+use anyhow::{Context as _, bail};
+use data::{FundingPayment, catalog::Catalog};
+use nautilus_backtest::{config::BacktestEngineConfig, engine::BacktestEngine};
+use nautilus_core::UnixNanos;
+use nautilus_model::{
+    data::{Bar, BarType, Data, FundingRateUpdate},
+    identifiers::{InstrumentId, Venue},
+    instruments::{Instrument, InstrumentAny},
+};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    adapter::{AdapterConfig, AlphaStrategy, Fill, InstrumentRules, Recorder, Skip},
+    alpha::Alpha,
+    baselines::{BuyAndHold, TargetsFromFile},
+    funding::{FundingEntry, cumulative_at, funding_ledger},
+    stats::{Stats, compute},
+    venue::{VENUE, VenueSpec},
+};
+
+/// Which strategy to run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StrategySpec {
+    /// Registry name (`buy-and-hold`, `targets-from-file`, ...).
+    pub name: String,
+    /// Strategy parameters, passed to the registry constructor.
+    #[serde(default = "empty_table")]
+    pub params: toml::Value,
+}
+
+fn empty_table() -> toml::Value {
+    toml::Value::Table(toml::Table::new())
+}
+
+fn default_reporting() -> String {
+    "USDT".into()
+}
+
+/// A backtest run file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunSpec {
+    /// Catalog folder (see `data::catalog`).
+    pub catalog: PathBuf,
+    /// Instrument ids to load and trade (`BTCUSDT.BINANCE`, `BTCUSDT-PERP.BINANCE`).
+    pub instruments: Vec<String>,
+    /// Bar types to load and subscribe (EXTERNAL bars, `ts_init` = bar close).
+    #[serde(default)]
+    pub bar_types: Vec<String>,
+    /// Custom data types to load for the instruments: `OpenInterest`, `LongShortRatio`,
+    /// `TakerBuySellVolume`.
+    #[serde(default)]
+    pub custom_types: Vec<String>,
+    /// Load the perpetuals' `funding_rate_update` rows: delivered to the Alpha and applied by
+    /// the funding ledger (default true).
+    #[serde(default = "yes")]
+    pub funding: bool,
+    /// Inclusive start / end, RFC 3339 (`2024-01-01T00:00:00Z`); default: all data.
+    #[serde(default)]
+    pub start: Option<String>,
+    #[serde(default)]
+    pub end: Option<String>,
+    pub venue: VenueSpec,
+    /// Skip a rebalance whose notional is below this fraction of equity (default 0).
+    #[serde(default)]
+    pub rebalance_threshold: Decimal,
+    /// Currency of equity and statistics (default `USDT`).
+    #[serde(default = "default_reporting")]
+    pub reporting_currency: String,
+    pub strategy: StrategySpec,
+    /// Output folder; no files are written when absent.
+    #[serde(default)]
+    pub output: Option<PathBuf>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl RunSpec {
+    /// Parses a run file; errors name the offending key and line.
+    ///
+    /// # Errors
+    /// TOML syntax, unknown keys, missing keys, wrong types.
+    pub fn from_toml(text: &str) -> anyhow::Result<Self> {
+        toml::from_str(text).map_err(|e| anyhow::anyhow!("run file: {e}"))
+    }
+
+    /// Reads and parses a run file.
+    ///
+    /// # Errors
+    /// I/O and [`Self::from_toml`] errors, naming the path.
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        Self::from_toml(&text).with_context(|| format!("in {}", path.display()))
+    }
+
+    fn time(key: &str, v: Option<&String>) -> anyhow::Result<Option<UnixNanos>> {
+        v.map(|s| {
+            let t = chrono::DateTime::parse_from_rfc3339(s).with_context(|| format!("{key}: not RFC 3339: {s:?}"))?;
+            let ns = t.timestamp_nanos_opt().with_context(|| format!("{key}: out of range"))?;
+            Ok(UnixNanos::from(u64::try_from(ns).with_context(|| format!("{key}: before 1970"))?))
+        })
+        .transpose()
+    }
+}
+
+/// Constructor of a named Alpha from its params.
+pub type AlphaFactory = fn(&toml::Value) -> anyhow::Result<Box<dyn Alpha>>;
+
+/// Alphas by name.
+#[derive(Debug, Clone, Default)]
+pub struct Registry(BTreeMap<String, AlphaFactory>);
+
+impl Registry {
+    /// With `buy-and-hold` and `targets-from-file`.
+    #[must_use]
+    pub fn with_baselines() -> Self {
+        let mut r = Self::default();
+        r.register("buy-and-hold", BuyAndHold::from_params);
+        r.register("targets-from-file", TargetsFromFile::from_params);
+        r
+    }
+
+    pub fn register(&mut self, name: &str, f: AlphaFactory) {
+        self.0.insert(name.to_string(), f);
+    }
+
+    /// Builds the named Alpha.
+    ///
+    /// # Errors
+    /// Unknown name (listing the known ones) or the constructor's error.
+    pub fn build(&self, spec: &StrategySpec) -> anyhow::Result<Box<dyn Alpha>> {
+        let Some(f) = self.0.get(&spec.name) else {
+            bail!("strategy.name: unknown strategy {:?} (known: {:?})", spec.name, self.0.keys().collect::<Vec<_>>());
+        };
+        f(&spec.params)
+    }
+}
+
+/// Data of one run, in memory (loaded from the catalog or built by tests).
+#[derive(Debug, Clone, Default)]
+pub struct Inputs {
+    pub instruments: Vec<InstrumentAny>,
+    /// One engine stream per entry (on equal `ts_init`, earlier streams come first).
+    pub streams: Vec<Vec<Data>>,
+    pub funding: Vec<FundingPayment>,
+}
+
+/// Loads the spec's instruments, bars, custom data and funding from its catalog (sync code only).
+///
+/// # Errors
+/// Catalog errors, a missing instrument, no data for a bar type.
+pub fn load_inputs(spec: &RunSpec) -> anyhow::Result<Inputs> {
+    let mut cat = Catalog::open(&spec.catalog)?;
+    let start = RunSpec::time("start", spec.start.as_ref())?;
+    let end = RunSpec::time("end", spec.end.as_ref())?;
+    let cat = cat.inner();
+    let instruments = cat.query_instruments(Some(&spec.instruments)).context("loading instruments")?;
+    let mut by_id: BTreeMap<String, InstrumentAny> = BTreeMap::new();
+    for i in instruments {
+        by_id.insert(i.id().to_string(), i); // latest version wins
+    }
+    let instruments = spec
+        .instruments
+        .iter()
+        .map(|id| by_id.remove(id).with_context(|| format!("instruments: {id} not in the catalog")))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let mut streams = Vec::new();
+    for bt in &spec.bar_types {
+        let bars = cat.query_typed_data::<Bar>(Some(vec![bt.clone()]), start, end, None, None, true)?;
+        anyhow::ensure!(!bars.is_empty(), "bar_types: no bars for {bt} in the catalog");
+        streams.push(bars.into_iter().map(Data::Bar).collect());
+    }
+    for ty in &spec.custom_types {
+        let got = cat.query_custom_data_dynamic(ty, Some(&spec.instruments), start, end, None, None, true)?;
+        streams.push(got);
+    }
+    let mut funding = Vec::new();
+    if spec.funding {
+        for i in instruments.iter().filter(|i| matches!(i, InstrumentAny::CryptoPerpetual(_))) {
+            let dir = cat.make_path("funding_rate_update", Some(&i.id().to_string()))?;
+            if !Path::new(&dir).exists() && !Path::new(&spec.catalog).join(&dir).exists() {
+                continue;
+            }
+            let rows =
+                cat.query_typed::<FundingRateUpdate>(Some(vec![i.id().to_string()]), start, end, None, None, true)?;
+            funding.extend(rows.iter().map(FundingPayment::from));
+        }
+    }
+    Ok(Inputs { instruments, streams, funding })
+}
+
+/// Nautilus' account balance of one currency at the end.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Balance {
+    pub currency: String,
+    pub total: Decimal,
+    pub free: Decimal,
+    pub locked: Decimal,
+}
+
+/// One point of the equity curve.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CurvePoint {
+    pub ts: u64,
+    /// Mark-to-market equity before funding.
+    pub equity_ex_funding: Decimal,
+    /// Cumulative funding at `ts`.
+    pub funding: Decimal,
+    /// `equity_ex_funding + funding`.
+    pub equity: Decimal,
+    pub gross_exposure: Decimal,
+}
+
+/// Everything a run produces.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RunResult {
+    pub version: String,
+    pub iterations: usize,
+    pub total_orders: usize,
+    pub total_positions: usize,
+    pub fills: Vec<Fill>,
+    pub skips: Vec<Skip>,
+    pub rejections: Vec<String>,
+    /// Final exact fill-ledger positions.
+    pub positions: BTreeMap<String, Decimal>,
+    /// Final exact fill-ledger cash (before funding).
+    pub ledger_balances: BTreeMap<String, Decimal>,
+    /// Final nautilus account balances (funding not included: the engine ignores it).
+    pub account_balances: Vec<Balance>,
+    pub funding: Vec<FundingEntry>,
+    pub equity: Vec<CurvePoint>,
+    pub stats: Stats,
+    /// Every event delivery (kind, ts_init, clock); not written to disk.
+    #[serde(skip)]
+    pub deliveries: Vec<crate::adapter::Delivery>,
+}
+
+/// Crate version (+ `git describe` if `ALPHALAB_GIT_DESCRIBE` was set at build time).
+#[must_use]
+pub fn code_version() -> String {
+    match option_env!("ALPHALAB_GIT_DESCRIBE") {
+        Some(g) => format!("{} ({g})", env!("CARGO_PKG_VERSION")),
+        None => env!("CARGO_PKG_VERSION").to_string(),
+    }
+}
+
+/// Loads the catalog data and runs (see [`run_inputs`]).
+///
+/// # Errors
+/// Loading, engine and output errors.
+pub fn run(spec: &RunSpec, registry: &Registry) -> anyhow::Result<RunResult> {
+    let inputs = load_inputs(spec)?;
+    run_inputs(spec, inputs, registry)
+}
+
+/// Runs `spec` on `inputs` in this thread (the engine is not `Send`), and writes the results
+/// to `spec.output` if set.
+///
+/// # Errors
+/// Unknown strategy, bad venue config, engine errors, funding without a mark price, I/O.
+pub fn run_inputs(spec: &RunSpec, inputs: Inputs, registry: &Registry) -> anyhow::Result<RunResult> {
+    let alpha = registry.build(&spec.strategy)?;
+    let start = RunSpec::time("start", spec.start.as_ref())?;
+    let end = RunSpec::time("end", spec.end.as_ref())?;
+    let mut engine = BacktestEngine::new(BacktestEngineConfig { run_analysis: false, ..Default::default() })?;
+    engine.add_venue(spec.venue.to_config()?).context("venue")?;
+    let mut rules = Vec::new();
+    for inst in inputs.instruments {
+        let inst = spec.venue.apply_fees(inst)?;
+        engine.add_instrument(&inst).with_context(|| format!("instruments: {}", inst.id()))?;
+        rules.push(InstrumentRules::of(&inst));
+    }
+    let bar_types = spec
+        .bar_types
+        .iter()
+        .map(|s| BarType::from_str(s).map_err(|e| anyhow::anyhow!("bar_types: {s}: {e}")))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    for s in inputs.streams.into_iter().filter(|s| !s.is_empty()) {
+        engine.add_data(s, None, true, true)?;
+    }
+    let recorder = Rc::new(RefCell::new(Recorder::default()));
+    let cfg = AdapterConfig {
+        strategy_id: "ALPHA-001".into(),
+        instruments: rules.clone(),
+        bar_types,
+        trades: vec![],
+        quotes: vec![],
+        mark_prices: vec![],
+        index_prices: vec![],
+        custom_types: spec.custom_types.clone(),
+        funding: inputs.funding.clone(),
+        rebalance_threshold: spec.rebalance_threshold,
+        reporting_currency: spec.reporting_currency.clone(),
+        starting_balances: spec.venue.starting_balances.clone(),
+    };
+    engine.add_strategy(AlphaStrategy::new(alpha, cfg, recorder.clone()))?;
+    engine.run(start, end, None, false)?;
+    let r = engine.get_result();
+    let account_balances = {
+        let cache = engine.kernel().cache.borrow();
+        let acc = cache.account_for_venue(&Venue::new(VENUE)).context("no account for the venue")?;
+        let mut v: Vec<Balance> = acc
+            .balances()
+            .values()
+            .map(|b| Balance {
+                currency: b.currency.code.to_string(),
+                total: b.total.as_decimal(),
+                free: b.free.as_decimal(),
+                locked: b.locked.as_decimal(),
+            })
+            .collect();
+        v.sort_by(|a, b| a.currency.cmp(&b.currency));
+        v
+    };
+    let rec = recorder.borrow().clone();
+    drop(engine);
+
+    let perps: Vec<InstrumentId> = rules.iter().filter(|r| !r.is_spot).map(|r| r.id).collect();
+    let settlements: Vec<FundingPayment> =
+        inputs.funding.into_iter().filter(|f| perps.contains(&f.instrument_id)).collect();
+    let ledger = funding_ledger(
+        |id| rec.position_history.get(id).cloned().unwrap_or_default(),
+        &settlements,
+        |id, ts| {
+            let s = rec.prices.get(id)?;
+            let k = s.partition_point(|(t, _)| *t <= ts);
+            (k > 0).then(|| s[k - 1].1)
+        },
+        false,
+    )?;
+    let equity: Vec<CurvePoint> = rec
+        .equity
+        .iter()
+        .map(|p| {
+            let funding = cumulative_at(&ledger, p.ts);
+            CurvePoint {
+                ts: p.ts,
+                equity_ex_funding: p.equity,
+                funding,
+                equity: p.equity + funding,
+                gross_exposure: p.gross_exposure,
+            }
+        })
+        .collect();
+    let curve: Vec<(u64, Decimal, Decimal)> = equity.iter().map(|p| (p.ts, p.equity, p.gross_exposure)).collect();
+    let funding_total = ledger.last().map(|e| e.cumulative).unwrap_or_default();
+    let initial = rec.initial_equity.context("no equity: no prices for the held currencies")?;
+    let stats = compute(initial, &curve, &rec.fills, &spec.reporting_currency, funding_total);
+    let result = RunResult {
+        version: code_version(),
+        iterations: r.iterations,
+        total_orders: r.total_orders,
+        total_positions: r.total_positions,
+        fills: rec.fills,
+        skips: rec.skips,
+        rejections: rec.rejections,
+        positions: rec.last_context.positions.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+        ledger_balances: rec.last_context.balances.clone(),
+        account_balances,
+        funding: ledger,
+        equity,
+        stats,
+        deliveries: rec.deliveries,
+    };
+    if let Some(dir) = &spec.output {
+        write_results(dir, spec, &result)?;
+    }
+    Ok(result)
+}
+
+/// Writes `result.json`, `fills.csv`, `equity.csv`, `funding.csv`, `run.toml`, `version.json`.
+///
+/// # Errors
+/// I/O and serialisation errors, naming the file.
+pub fn write_results(dir: &Path, spec: &RunSpec, result: &RunResult) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let put = |name: &str, body: String| -> anyhow::Result<()> {
+        let p = dir.join(name);
+        std::fs::write(&p, body).with_context(|| format!("writing {}", p.display()))
+    };
+    put("result.json", serde_json::to_string_pretty(result)? + "\n")?;
+    let mut s = String::from(
+        "ts,instrument_id,client_order_id,side,qty,price,commission,commission_currency,liquidity,position_after\n",
+    );
+    for f in &result.fills {
+        writeln!(
+            s,
+            "{},{},{},{},{},{},{},{},{},{}",
+            f.ts,
+            f.instrument_id,
+            f.client_order_id,
+            f.side,
+            f.qty,
+            f.price,
+            f.commission,
+            f.commission_currency,
+            f.liquidity,
+            f.position_after
+        )?;
+    }
+    put("fills.csv", s)?;
+    let mut s = String::from("ts,equity_ex_funding,funding,equity,gross_exposure\n");
+    for p in &result.equity {
+        writeln!(s, "{},{},{},{},{}", p.ts, p.equity_ex_funding, p.funding, p.equity, p.gross_exposure)?;
+    }
+    put("equity.csv", s)?;
+    let mut s = String::from("ts,instrument_id,position,mark_price,rate,payment,cumulative\n");
+    for e in &result.funding {
+        writeln!(
+            s,
+            "{},{},{},{},{},{},{}",
+            e.ts, e.instrument_id, e.position, e.mark_price, e.rate, e.payment, e.cumulative
+        )?;
+    }
+    put("funding.csv", s)?;
+    put("run.toml", toml::to_string(spec)?)?;
+    put("version.json", serde_json::to_string_pretty(&serde_json::json!({ "version": result.version }))? + "\n")?;
+    Ok(())
+}
