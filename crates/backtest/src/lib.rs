@@ -7,11 +7,17 @@
 //! - [`baselines`]: `BuyAndHold` and `TargetsFromFile`.
 //! - [`stats`]: performance statistics of an equity curve.
 //! - [`run`]: `RunSpec` (TOML) → engine → results on disk.
+//! - [`sweep`]: parameter grids and walk-forward windows, run in parallel and ranked.
+//! - [`strategies`]: research strategies by name ([`strategies::registry`]).
+//! - [`scaffold`]: `alphalab new-strategy` (template and registration).
 
 pub mod adapter;
 pub mod alpha;
 pub mod baselines;
 pub mod funding;
 pub mod run;
+pub mod scaffold;
 pub mod stats;
+pub mod strategies;
+pub mod sweep;
 pub mod venue;

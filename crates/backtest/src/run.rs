@@ -17,10 +17,16 @@ use std::{
 use anyhow::{Context as _, bail};
 use data::{FundingPayment, catalog::Catalog};
 use nautilus_backtest::{config::BacktestEngineConfig, engine::BacktestEngine};
-use nautilus_core::UnixNanos;
+use nautilus_common::logging::{
+    init_logging,
+    logger::{LogGuard, LoggerConfig},
+    logging_is_initialized,
+    writer::FileWriterConfig,
+};
+use nautilus_core::{UUID4, UnixNanos};
 use nautilus_model::{
     data::{Bar, BarType, Data, FundingRateUpdate},
-    identifiers::{InstrumentId, Venue},
+    identifiers::{InstrumentId, TraderId, Venue},
     instruments::{Instrument, InstrumentAny},
 };
 use rust_decimal::Decimal;
@@ -264,6 +270,31 @@ pub fn code_version() -> String {
     }
 }
 
+/// A guard on NautilusTrader's global logger, initialising it (default config: stdout, Info)
+/// if nobody has: the CLI initialises it first and engines then reuse it.
+///
+/// Serialised by a process-wide lock, because 0.57's first initialisation races: two engines
+/// created at once in different threads can make one `BacktestEngine::new` fail with "A
+/// non-Nautilus logger is already registered" (seen in parallel sweeps). Holding the guard
+/// while an engine lives also keeps the logger from shutting down between engines.
+///
+/// # Errors
+/// The logger cannot be installed (another `log` logger is registered).
+pub fn logging_guard() -> anyhow::Result<LogGuard> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _lock = LOCK.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if logging_is_initialized()
+        && let Some(g) = LogGuard::new()
+    {
+        return Ok(g);
+    }
+    match init_logging(TraderId::default(), UUID4::new(), LoggerConfig::default(), FileWriterConfig::default()) {
+        Ok(g) => Ok(g),
+        // already registered and shut down (last guard dropped): later lines are lost, runs work
+        Err(e) => LogGuard::new().ok_or(e).context("initialising NautilusTrader logging"),
+    }
+}
+
 /// Loads the catalog data and runs (see [`run_inputs`]).
 ///
 /// # Errors
@@ -280,6 +311,7 @@ pub fn run(spec: &RunSpec, registry: &Registry) -> anyhow::Result<RunResult> {
 /// Unknown strategy, bad venue config, engine errors, funding without a mark price, I/O.
 pub fn run_inputs(spec: &RunSpec, inputs: Inputs, registry: &Registry) -> anyhow::Result<RunResult> {
     let alpha = registry.build(&spec.strategy)?;
+    let log_guard = logging_guard()?;
     let start = RunSpec::time("start", spec.start.as_ref())?;
     let end = RunSpec::time("end", spec.end.as_ref())?;
     let mut engine = BacktestEngine::new(BacktestEngineConfig { run_analysis: false, ..Default::default() })?;
@@ -334,6 +366,7 @@ pub fn run_inputs(spec: &RunSpec, inputs: Inputs, registry: &Registry) -> anyhow
     };
     let rec = recorder.borrow().clone();
     drop(engine);
+    drop(log_guard);
 
     let perps: Vec<InstrumentId> = rules.iter().filter(|r| !r.is_spot).map(|r| r.id).collect();
     let settlements: Vec<FundingPayment> =

@@ -2,7 +2,7 @@
 //! ratios are `f64` (indicator maths). Annualisation uses 365.25-day years and the median
 //! sampling interval of the curve.
 
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, fmt::Write as _};
 
 use rust_decimal::{Decimal, prelude::ToPrimitive};
 use serde::Serialize;
@@ -130,4 +130,59 @@ pub fn win_rate(fills: &[Fill]) -> f64 {
         *q = nq;
     }
     if closes == 0 { 0.0 } else { wins as f64 / closes as f64 }
+}
+
+/// Names of the [`Stats`] fields, in order (the statistics a sweep can rank by).
+pub const STAT_NAMES: &[&str] = &[
+    "initial_equity",
+    "final_equity",
+    "pnl",
+    "total_return",
+    "cagr",
+    "annualised_volatility",
+    "sharpe",
+    "sortino",
+    "max_drawdown",
+    "max_drawdown_duration_ns",
+    "calmar",
+    "turnover",
+    "fees_paid",
+    "funding_paid",
+    "exposure",
+    "trade_count",
+    "win_rate",
+];
+
+/// Statistics where lower is better (ranked ascending).
+pub const LOWER_IS_BETTER: &[&str] =
+    &["annualised_volatility", "max_drawdown", "max_drawdown_duration_ns", "turnover", "fees_paid", "funding_paid"];
+
+impl Stats {
+    /// `(name, value as text)` per statistic, in [`STAT_NAMES`] order.
+    #[must_use]
+    pub fn fields(&self) -> Vec<(String, String)> {
+        let v = serde_json::to_value(self).unwrap_or_default();
+        let Some(obj) = v.as_object() else { return vec![] };
+        obj.iter().map(|(k, v)| (k.clone(), v.as_str().map_or_else(|| v.to_string(), str::to_string))).collect()
+    }
+
+    /// The named statistic as `f64` (`None` for an unknown name).
+    #[must_use]
+    pub fn get(&self, name: &str) -> Option<f64> {
+        let v = serde_json::to_value(self).ok()?;
+        let x = v.get(name)?;
+        x.as_f64().or_else(|| x.as_str().and_then(|s| s.parse().ok()))
+    }
+
+    /// A two-column text table of every statistic (for logs).
+    #[must_use]
+    pub fn table(&self) -> String {
+        let rows = self.fields();
+        let w = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+        let mut out = String::new();
+        for (k, v) in rows {
+            let _ = writeln!(out, "{k:<w$}  {v}");
+        }
+        out
+    }
 }

@@ -1,0 +1,521 @@
+//! Sweeps: one base [`RunSpec`] run as many variants — a parameter grid over
+//! `[strategy.params]` and/or walk-forward test windows — in parallel, ranked in one table.
+//!
+//! Sweep file:
+//! ```toml
+//! rank_by = "sharpe"            # any statistic (default sharpe); drawdown/volatility/costs rank ascending
+//! output = "outputs/sweep-ema"  # sweep folder: ranking.csv, ranking.json, sweep.toml, variants/NNNN/
+//!
+//! [base]                        # a complete run file (its `output` is ignored)
+//! catalog = "data/catalog"
+//! ...
+//!
+//! [grid]                        # strategy params: every combination (keys in sorted order, last fastest)
+//! fast = [5, 10]
+//! slow = [50, 100]
+//!
+//! [walk_forward]                # optional: consecutive test windows over base start..end (or the data range)
+//! train_days = 30
+//! test_days = 7
+//! step_days = 7
+//! ```
+//!
+//! Walk-forward: the framework fits NOTHING on the train windows. Each variant runs on its test
+//! window `[test_start, test_end)` only; the train window `[train_start, train_end)` (RFC 3339)
+//! is passed to the strategy as the params `train_start` / `train_end` for the researcher's own
+//! use (set `pass_train_window = false` for strategies without those params, e.g. the baselines).
+//! Variant order: windows outer, grid combinations inner.
+//!
+//! Parallelism: `threads` workers pull variant indices from a shared counter; the inputs are
+//! loaded once and shared behind an `Arc`; every engine is built, run and dropped inside its
+//! worker (the engine is not `Send`; msgbus is thread-local). Results are stored by variant
+//! index, so files and ranking are identical whatever the thread count. NautilusTrader's log
+//! clock is process-global during `run()`: with several workers the log lines' timestamps mix
+//! (cosmetic only; engine clocks and results are per engine).
+
+use std::{
+    collections::BTreeMap,
+    fmt::Write as _,
+    path::{Path, PathBuf},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicUsize, Ordering},
+    },
+};
+
+use anyhow::{Context as _, bail};
+use nautilus_model::data::HasTsInit;
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    run::{Inputs, Registry, RunSpec, load_inputs, logging_guard, run_inputs},
+    stats::{LOWER_IS_BETTER, STAT_NAMES, Stats},
+};
+
+const DAY_NS: u64 = 86_400_000_000_000;
+
+/// `[walk_forward]` of a sweep file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WalkForward {
+    pub train_days: u64,
+    pub test_days: u64,
+    pub step_days: u64,
+    /// Pass `train_start` / `train_end` to the strategy params (default true).
+    #[serde(default = "yes")]
+    pub pass_train_window: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn default_rank() -> String {
+    "sharpe".into()
+}
+
+/// A sweep file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SweepSpec {
+    /// Statistic to rank by (a [`Stats`] field; default `sharpe`).
+    #[serde(default = "default_rank")]
+    pub rank_by: String,
+    /// Sweep folder; nothing is written when absent.
+    #[serde(default)]
+    pub output: Option<PathBuf>,
+    pub base: RunSpec,
+    /// Strategy param name → values.
+    #[serde(default)]
+    pub grid: BTreeMap<String, Vec<toml::Value>>,
+    #[serde(default)]
+    pub walk_forward: Option<WalkForward>,
+}
+
+impl SweepSpec {
+    /// Parses a sweep file; errors name the offending key.
+    ///
+    /// # Errors
+    /// TOML syntax, unknown/missing keys, wrong types, an unknown `rank_by`.
+    pub fn from_toml(text: &str) -> anyhow::Result<Self> {
+        let s: Self = toml::from_str(text).map_err(|e| anyhow::anyhow!("sweep file: {e}"))?;
+        s.validate()?;
+        Ok(s)
+    }
+
+    /// Reads and parses a sweep file.
+    ///
+    /// # Errors
+    /// I/O and [`Self::from_toml`] errors, naming the path.
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        Self::from_toml(&text).with_context(|| format!("in {}", path.display()))
+    }
+
+    /// Checks `rank_by`, the grid and the walk-forward lengths.
+    ///
+    /// # Errors
+    /// Names the key.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if !STAT_NAMES.contains(&self.rank_by.as_str()) {
+            bail!("rank_by: unknown statistic {:?} (one of {})", self.rank_by, STAT_NAMES.join(", "));
+        }
+        for (k, v) in &self.grid {
+            if v.is_empty() {
+                bail!("grid.{k}: no values");
+            }
+            if self.walk_forward.as_ref().is_some_and(|w| w.pass_train_window)
+                && (k == "train_start" || k == "train_end")
+            {
+                bail!("grid.{k}: set by walk_forward");
+            }
+        }
+        if !self.grid.is_empty() && !self.base.strategy.params.is_table() {
+            bail!("base.strategy.params: must be a table to apply the grid");
+        }
+        if let Some(w) = &self.walk_forward
+            && (w.test_days == 0 || w.step_days == 0)
+        {
+            bail!("walk_forward: test_days and step_days must be > 0");
+        }
+        Ok(())
+    }
+}
+
+/// A walk-forward window (ns; ends exclusive).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Window {
+    pub train_start: u64,
+    pub train_end: u64,
+    pub test_start: u64,
+    pub test_end: u64,
+}
+
+/// One run of a sweep.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Variant {
+    pub index: usize,
+    /// The grid point (param name → value).
+    pub grid: BTreeMap<String, toml::Value>,
+    pub window: Option<Window>,
+    /// The run as executed (params, start/end and output set).
+    pub spec: RunSpec,
+}
+
+fn rfc3339(ns: u64) -> String {
+    chrono::DateTime::from_timestamp_nanos(ns as i64).to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+}
+
+fn parse_time(key: &str, s: &str) -> anyhow::Result<u64> {
+    let t = chrono::DateTime::parse_from_rfc3339(s).with_context(|| format!("{key}: not RFC 3339: {s:?}"))?;
+    let ns = t.timestamp_nanos_opt().with_context(|| format!("{key}: out of range"))?;
+    u64::try_from(ns).with_context(|| format!("{key}: before 1970"))
+}
+
+/// Every variant of `spec`; `data_range` (first, last `ts_init`) is used for walk-forward when
+/// the base has no `start` / `end`.
+///
+/// # Errors
+/// Bad times, or a walk-forward with no complete test window.
+pub fn variants(spec: &SweepSpec, data_range: Option<(u64, u64)>) -> anyhow::Result<Vec<Variant>> {
+    let mut points: Vec<BTreeMap<String, toml::Value>> = vec![BTreeMap::new()];
+    for (k, values) in &spec.grid {
+        points = points
+            .into_iter()
+            .flat_map(|p| {
+                values.iter().map(move |v| {
+                    let mut q = p.clone();
+                    q.insert(k.clone(), v.clone());
+                    q
+                })
+            })
+            .collect();
+    }
+    let windows: Vec<Option<Window>> = match &spec.walk_forward {
+        None => vec![None],
+        Some(w) => {
+            let start = match &spec.base.start {
+                Some(s) => parse_time("base.start", s)?,
+                None => data_range.context("walk_forward: no data and no base.start")?.0,
+            };
+            let end_excl = match &spec.base.end {
+                Some(s) => parse_time("base.end", s)? + 1,
+                None => data_range.context("walk_forward: no data and no base.end")?.1 + 1,
+            };
+            let mut out = Vec::new();
+            let mut s = start;
+            loop {
+                let test_start = s + w.train_days * DAY_NS;
+                let test_end = test_start + w.test_days * DAY_NS;
+                if test_end > end_excl {
+                    break;
+                }
+                out.push(Some(Window { train_start: s, train_end: test_start, test_start, test_end }));
+                s += w.step_days * DAY_NS;
+            }
+            if out.is_empty() {
+                bail!(
+                    "walk_forward: no complete train+test window between {} and {}",
+                    rfc3339(start),
+                    rfc3339(end_excl - 1)
+                );
+            }
+            out
+        }
+    };
+    let pass_train = spec.walk_forward.as_ref().is_some_and(|w| w.pass_train_window);
+    let mut out = Vec::new();
+    for window in windows {
+        for point in &points {
+            let index = out.len();
+            let mut run = spec.base.clone();
+            if let toml::Value::Table(t) = &mut run.strategy.params {
+                for (k, v) in point {
+                    t.insert(k.clone(), v.clone());
+                }
+                if let (Some(w), true) = (window, pass_train) {
+                    t.insert("train_start".into(), toml::Value::String(rfc3339(w.train_start)));
+                    t.insert("train_end".into(), toml::Value::String(rfc3339(w.train_end)));
+                }
+            } else if pass_train && window.is_some() {
+                bail!("base.strategy.params: must be a table to pass the train window");
+            }
+            if let Some(w) = window {
+                run.start = Some(rfc3339(w.test_start));
+                run.end = Some(rfc3339(w.test_end - 1));
+            }
+            run.output = spec.output.as_ref().map(|o| o.join("variants").join(format!("{index:04}")));
+            out.push(Variant { index, grid: point.clone(), window, spec: run });
+        }
+    }
+    Ok(out)
+}
+
+/// The part of `inputs` with `ts_init` (funding: `ts`) in `[start, end]` (inclusive).
+#[must_use]
+pub fn window_inputs(inputs: &Inputs, start: Option<u64>, end: Option<u64>) -> Inputs {
+    let inside = |t: u64| start.is_none_or(|s| t >= s) && end.is_none_or(|e| t <= e);
+    Inputs {
+        instruments: inputs.instruments.clone(),
+        streams: inputs
+            .streams
+            .iter()
+            .map(|s| s.iter().filter(|d| inside(d.ts_init().as_u64())).cloned().collect())
+            .collect(),
+        funding: inputs.funding.iter().filter(|f| inside(f.ts.as_u64())).copied().collect(),
+    }
+}
+
+fn data_range(inputs: &Inputs) -> Option<(u64, u64)> {
+    let ts = inputs.streams.iter().flat_map(|s| s.iter().map(|d| d.ts_init().as_u64()));
+    ts.fold(None, |acc, t| Some(acc.map_or((t, t), |(a, b): (u64, u64)| (a.min(t), b.max(t)))))
+}
+
+/// Outcome of one variant.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Outcome {
+    pub variant: usize,
+    pub grid: BTreeMap<String, toml::Value>,
+    pub window: Option<Window>,
+    /// Engine iterations (events processed), 0 on error.
+    pub iterations: usize,
+    pub stats: Option<Stats>,
+    pub error: Option<String>,
+}
+
+/// A ranked sweep.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SweepResult {
+    pub rank_by: String,
+    /// Best first; failed variants last (by index).
+    pub ranking: Vec<Outcome>,
+}
+
+impl SweepResult {
+    /// Number of failed variants.
+    #[must_use]
+    pub fn failures(&self) -> usize {
+        self.ranking.iter().filter(|o| o.error.is_some()).count()
+    }
+}
+
+fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
+    p.downcast_ref::<&str>()
+        .map(|s| (*s).to_string())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "panic".into())
+}
+
+fn run_one(v: &Variant, inputs: &Inputs, registry: &Registry) -> Outcome {
+    let start = v.spec.start.as_deref().map(|s| parse_time("start", s)).transpose();
+    let end = v.spec.end.as_deref().map(|s| parse_time("end", s)).transpose();
+    let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| -> anyhow::Result<_> {
+        let inp = window_inputs(inputs, start?, end?);
+        run_inputs(&v.spec, inp, registry)
+    }));
+    let (iterations, stats, error) = match res {
+        Ok(Ok(r)) => (r.iterations, Some(r.stats), None),
+        Ok(Err(e)) => (0, None, Some(format!("{e:#}"))),
+        Err(p) => (0, None, Some(format!("panicked: {}", panic_text(p.as_ref())))),
+    };
+    if let Some(e) = &error {
+        log::error!("sweep variant {}: {e}", v.index);
+    }
+    Outcome { variant: v.index, grid: v.grid.clone(), window: v.window, iterations, stats, error }
+}
+
+/// Loads the base inputs once and runs the sweep (see [`run_sweep_inputs`]).
+///
+/// # Errors
+/// Loading errors, bad variants, output I/O. Failed variants are reported in the ranking.
+pub fn run_sweep(spec: &SweepSpec, registry: &Registry, threads: usize) -> anyhow::Result<SweepResult> {
+    let inputs = Arc::new(load_inputs(&spec.base)?);
+    run_sweep_inputs(spec, inputs, registry, threads)
+}
+
+/// Runs every variant on `threads` workers (one engine at a time per worker), ranks them by
+/// `spec.rank_by`, writes per-variant results and `ranking.csv` / `ranking.json` /
+/// `sweep.toml` to `spec.output` (if set).
+///
+/// # Errors
+/// Bad spec or variants, output I/O. Failed variants are reported in the ranking.
+pub fn run_sweep_inputs(
+    spec: &SweepSpec,
+    inputs: Arc<Inputs>,
+    registry: &Registry,
+    threads: usize,
+) -> anyhow::Result<SweepResult> {
+    spec.validate()?;
+    let variants = variants(spec, data_range(&inputs))?;
+    let n = variants.len();
+    let threads = threads.clamp(1, n.max(1));
+    log::info!("sweep: {n} variants on {threads} threads");
+    // Initialise/keep the nautilus logger alive across all workers' engines (see logging_guard).
+    let _log = logging_guard()?;
+    let next = AtomicUsize::new(0);
+    let slots: Mutex<Vec<Option<Outcome>>> = Mutex::new(vec![None; n]);
+    std::thread::scope(|scope| -> anyhow::Result<()> {
+        let mut handles = Vec::new();
+        for w in 0..threads {
+            let (next, slots, variants, inputs) = (&next, &slots, &variants, &inputs);
+            let h = std::thread::Builder::new()
+                .name(format!("sweep-{w}"))
+                .stack_size(32 << 20)
+                .spawn_scoped(scope, move || {
+                    loop {
+                        let i = next.fetch_add(1, Ordering::SeqCst);
+                        if i >= n {
+                            break;
+                        }
+                        let o = run_one(&variants[i], inputs, registry);
+                        slots.lock().unwrap_or_else(std::sync::PoisonError::into_inner)[i] = Some(o);
+                    }
+                })
+                .context("spawning a sweep worker")?;
+            handles.push(h);
+        }
+        for h in handles {
+            h.join().map_err(|p| anyhow::anyhow!("sweep worker panicked: {}", panic_text(p.as_ref())))?;
+        }
+        Ok(())
+    })?;
+    let outcomes: Vec<Outcome> = slots
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .into_iter()
+        .enumerate()
+        .map(|(i, o)| o.with_context(|| format!("variant {i} was not run")))
+        .collect::<anyhow::Result<_>>()?;
+    let result = SweepResult { rank_by: spec.rank_by.clone(), ranking: rank(outcomes, &spec.rank_by) };
+    if let Some(dir) = &spec.output {
+        write_sweep(dir, spec, &result)?;
+    }
+    Ok(result)
+}
+
+/// Sorts best first by `stat` (descending, ascending for [`LOWER_IS_BETTER`]); ties and
+/// failures by variant index, failures last.
+#[must_use]
+pub fn rank(mut outcomes: Vec<Outcome>, stat: &str) -> Vec<Outcome> {
+    let asc = LOWER_IS_BETTER.contains(&stat);
+    let key = |o: &Outcome| o.stats.as_ref().and_then(|s| s.get(stat)).filter(|x| !x.is_nan());
+    outcomes.sort_by(|a, b| match (key(a), key(b)) {
+        (Some(x), Some(y)) => {
+            let c = if asc { x.total_cmp(&y) } else { y.total_cmp(&x) };
+            c.then(a.variant.cmp(&b.variant))
+        }
+        (Some(_), None) => std::cmp::Ordering::Less,
+        (None, Some(_)) => std::cmp::Ordering::Greater,
+        (None, None) => a.variant.cmp(&b.variant),
+    });
+    outcomes
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() }
+}
+
+fn value_text(v: &toml::Value) -> String {
+    match v {
+        toml::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// The ranking as CSV (one row per variant; grid keys, window, every statistic, error).
+#[must_use]
+pub fn ranking_csv(result: &SweepResult, grid_keys: &[String]) -> String {
+    let mut s = String::from("rank,variant");
+    for k in grid_keys {
+        s += &format!(",{}", csv_field(k));
+    }
+    s += ",train_start,train_end,test_start,test_end,iterations";
+    for k in STAT_NAMES {
+        s += &format!(",{k}");
+    }
+    s += ",error\n";
+    for (r, o) in result.ranking.iter().enumerate() {
+        let _ = write!(s, "{},{}", r + 1, o.variant);
+        for k in grid_keys {
+            let _ = write!(s, ",{}", csv_field(&o.grid.get(k).map(value_text).unwrap_or_default()));
+        }
+        match o.window {
+            Some(w) => {
+                let _ = write!(
+                    s,
+                    ",{},{},{},{}",
+                    rfc3339(w.train_start),
+                    rfc3339(w.train_end),
+                    rfc3339(w.test_start),
+                    rfc3339(w.test_end)
+                );
+            }
+            None => s += ",,,,",
+        }
+        let _ = write!(s, ",{}", o.iterations);
+        let fields: BTreeMap<String, String> =
+            o.stats.as_ref().map(|x| x.fields().into_iter().collect()).unwrap_or_default();
+        for k in STAT_NAMES {
+            let _ = write!(s, ",{}", fields.get(*k).cloned().unwrap_or_default());
+        }
+        let _ = writeln!(s, ",{}", csv_field(o.error.as_deref().unwrap_or("")));
+    }
+    s
+}
+
+/// A compact text table of the ranking (for logs): rank, variant, grid, test window, the
+/// ranking statistic and a few headline statistics.
+#[must_use]
+pub fn ranking_table(result: &SweepResult, grid_keys: &[String]) -> String {
+    let mut head: Vec<String> = vec!["rank".into(), "variant".into()];
+    head.extend(grid_keys.iter().cloned());
+    head.push("test_start".into());
+    let shown: Vec<&str> = {
+        let mut v = vec![result.rank_by.as_str()];
+        for k in ["total_return", "sharpe", "max_drawdown", "trade_count"] {
+            if !v.contains(&k) {
+                v.push(k);
+            }
+        }
+        v
+    };
+    head.extend(shown.iter().map(|s| (*s).to_string()));
+    head.push("error".into());
+    let mut rows = vec![head];
+    for (r, o) in result.ranking.iter().enumerate() {
+        let mut row = vec![(r + 1).to_string(), o.variant.to_string()];
+        row.extend(grid_keys.iter().map(|k| o.grid.get(k).map(value_text).unwrap_or_default()));
+        row.push(o.window.map(|w| rfc3339(w.test_start)).unwrap_or_default());
+        for k in &shown {
+            row.push(o.stats.as_ref().and_then(|s| s.get(k)).map(|x| format!("{x:.4}")).unwrap_or_default());
+        }
+        row.push(o.error.clone().unwrap_or_default());
+        rows.push(row);
+    }
+    let widths: Vec<usize> =
+        (0..rows[0].len()).map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0)).collect();
+    let mut out = String::new();
+    for row in rows {
+        let line: Vec<String> = row.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        let _ = writeln!(out, "{}", line.join("  ").trim_end());
+    }
+    out
+}
+
+/// Writes `ranking.csv`, `ranking.json` and `sweep.toml` into `dir` (variant folders are
+/// written by the runs).
+///
+/// # Errors
+/// I/O and serialisation errors, naming the file.
+pub fn write_sweep(dir: &Path, spec: &SweepSpec, result: &SweepResult) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let put = |name: &str, body: String| -> anyhow::Result<()> {
+        let p = dir.join(name);
+        std::fs::write(&p, body).with_context(|| format!("writing {}", p.display()))
+    };
+    let keys: Vec<String> = spec.grid.keys().cloned().collect();
+    put("ranking.csv", ranking_csv(result, &keys))?;
+    put("ranking.json", serde_json::to_string_pretty(result)? + "\n")?;
+    put("sweep.toml", toml::to_string(spec)?)?;
+    Ok(())
+}
