@@ -3,7 +3,7 @@
 use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
 
 use alphalab::{
-    logging, pipeline,
+    backtest_cmd, logging, pipeline,
     settings::{SettingsFile, SnapshotArgs},
     snapshot,
 };
@@ -38,6 +38,32 @@ enum Command {
     Catalog {
         #[command(subcommand)]
         command: CatalogCommand,
+    },
+    /// Backtest one run file (TOML RunSpec) on the catalog; results into its `output` folder.
+    Backtest {
+        /// Run file, e.g. examples/buy_and_hold.toml.
+        run: PathBuf,
+    },
+    /// Run a sweep file: a base run × a parameter grid and/or walk-forward windows, in parallel, ranked.
+    Sweep {
+        /// Sweep file ([base] run, [grid], [walk_forward], rank_by, output).
+        sweep: PathBuf,
+        /// Worker threads (one engine each) [default: available parallelism].
+        #[arg(long)]
+        threads: Option<usize>,
+    },
+    /// Generate crates/backtest/src/strategies/<name>.rs (an Alpha with todo!() hooks) and register it.
+    NewStrategy {
+        /// Strategy name (snake_case, kebab-case or CamelCase; becomes the snake_case module and registry name).
+        name: String,
+        /// The strategies folder (holding mod.rs).
+        #[arg(long, default_value = "crates/backtest/src/strategies")]
+        dir: PathBuf,
+    },
+    /// Figures and reports from collected data.
+    Report {
+        #[command(subcommand)]
+        command: ReportCommand,
     },
     /// End to end on the embedded simulator: start it, take a snapshot through it, report.
     Demo {
@@ -109,6 +135,15 @@ struct ImportCli {
     base_url: Option<String>,
     #[command(flatten)]
     paths_: Paths,
+}
+
+#[derive(Debug, Subcommand)]
+enum ReportCommand {
+    /// Draw the five legacy figures (PNG + SVG) of a snapshot folder into DIR/figures.
+    Snapshot {
+        /// Snapshot folder (the OUTPUT_DIR of `alphalab snapshot`).
+        dir: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -283,6 +318,31 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Backtest { run } => {
+            let _log = logging::init("INFO")?;
+            backtest_cmd::backtest(&run)
+        }
+        Command::Sweep { sweep, threads } => {
+            let _log = logging::init("INFO")?;
+            backtest_cmd::sweep(&sweep, threads)
+        }
+        Command::NewStrategy { name, dir } => {
+            let _log = logging::init("INFO")?;
+            backtest_cmd::new_strategy(&name, &dir)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Report { command: ReportCommand::Snapshot { dir } } => {
+            let _log = logging::init("INFO")?;
+            let outcomes = report::snapshot_figures(&dir)?;
+            let skipped = outcomes.iter().filter(|o| !o.drawn()).count();
+            log::info!(
+                "report: {} of {} figures in {}",
+                outcomes.len() - skipped,
+                outcomes.len(),
+                dir.join("figures").display()
+            );
+            Ok(exit_for(skipped))
+        }
         Command::Demo { output_dir, ws_capture_seconds, seed } => {
             let _log = logging::init("INFO")?;
             runtime()?.block_on(async {
@@ -303,7 +363,16 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 let manifest = snapshot::run(&cfg).await?;
                 handle.shutdown().await;
                 log::info!("demo: snapshot in {} (manifest.json lists every payload)", output_dir.display());
-                Ok(exit_for(manifest.failures()))
+                let dir = output_dir.clone();
+                let figures = tokio::task::spawn_blocking(move || report::snapshot_figures(&dir)).await??;
+                let skipped = figures.iter().filter(|f| !f.drawn()).count();
+                log::info!(
+                    "demo: {} of {} legacy figures in {}",
+                    figures.len() - skipped,
+                    figures.len(),
+                    output_dir.join("figures").display()
+                );
+                Ok(exit_for(manifest.failures() + skipped))
             })
         }
     }

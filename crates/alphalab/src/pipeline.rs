@@ -99,15 +99,14 @@ pub async fn backfill(args: &BackfillArgs) -> anyhow::Result<Vec<backfill::Repor
             reports.push(r);
         }
     }
-    for m in [args.market] {
-        let l = client.limiter(m);
-        log::info!(
-            "backfill: {m} weight used {} (peak {} / {} per minute)",
-            l.total_weight(),
-            l.peak_used_weight(),
-            l.budget()
-        );
-    }
+    let l = client.limiter(args.market);
+    log::info!(
+        "backfill: {} weight used {} (peak {} / {} per minute)",
+        args.market,
+        l.total_weight(),
+        l.peak_used_weight(),
+        l.budget()
+    );
     if let Some(path) = &args.catalog {
         let (store, path, market, symbols) = (store.clone(), path.clone(), args.market, args.symbols.clone());
         let series: Vec<String> = reports.iter().map(|r| r.series.clone()).collect();

@@ -1,0 +1,83 @@
+//! A year of spot and a year of USD-M 1m klines, plus USD-M funding, backfilled from the
+//! simulator at Binance's real weight limits and a fixed latency per request, against the lower
+//! bound set by the weight budget and by latency × requests / concurrency.
+//!
+//! `cargo bench -p alphalab --bench backfill` (optional args: latency ms, concurrency).
+
+use std::time::Instant;
+
+use alphalab::pipeline::{self, BackfillArgs};
+use binance::{ENDPOINTS, Market};
+use data::dataset::Spec;
+use sim::SimConfig;
+
+/// 2025-01-01T00:00:00Z: the simulated server time; the year before it is backfilled.
+const NOW: u64 = 1_735_689_600_000;
+const YEAR: u64 = 365 * 86_400_000;
+
+fn main() {
+    let args: Vec<u64> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+    let latency = args.first().copied().unwrap_or(50);
+    let concurrency = args.get(1).copied().unwrap_or(8) as usize;
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let mut cfg = SimConfig { start_time_ms: Some(NOW), ..SimConfig::default() };
+        cfg.faults.latency_ms = latency;
+        let sim = sim::spawn(cfg).await.unwrap();
+        let root = std::env::temp_dir().join(format!("alphalab-bench-backfill-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let jobs = [(Market::Spot, vec!["klines:1m"]), (Market::UsdM, vec!["klines:1m", "fundingRate"])];
+        println!("backfill benchmark: 1 year each, {latency} ms latency per request, concurrency {concurrency}");
+        println!("| series | pages | rows | weight | elapsed s | latency bound s | weight bound s | ratio |");
+        println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+        let t_all = Instant::now();
+        for (market, specs) in jobs {
+            for token in specs {
+                let spec = Spec::parse(market, token).unwrap();
+                let a = BackfillArgs {
+                    market,
+                    symbols: vec!["BTCUSDT".into()],
+                    specs: vec![spec.clone()],
+                    from_ms: NOW - YEAR,
+                    to_ms: NOW,
+                    data_root: root.clone(),
+                    base_url: sim.rest_url(),
+                    concurrency,
+                    catalog: None,
+                };
+                let t = Instant::now();
+                let r = pipeline::backfill(&a).await.unwrap().remove(0);
+                let elapsed = t.elapsed().as_secs_f64();
+                assert!(r.errors.is_empty(), "{:?}", r.errors);
+                let ep = spec.dataset.endpoint();
+                let w = ep.weight_for(Some(r.page_limit), true) as usize;
+                let weight = r.fetched * w;
+                // Requests per page plus the serverTime and exchangeInfo calls of the job.
+                let requests = r.fetched + 2;
+                let latency_bound = requests as f64 * latency as f64 / 1e3 / concurrency as f64;
+                // Fixed one-minute windows: weight beyond one window's budget must wait for the next.
+                let budget = (f64::from(market.weight_per_minute()) * 0.9) as usize;
+                let weight_bound = (weight.saturating_sub(1) / budget) as f64 * 60.0;
+                let bound = latency_bound.max(weight_bound);
+                println!(
+                    "| {market} {} | {} | {} | {weight} | {elapsed:.2} | {latency_bound:.2} | {weight_bound:.0} | {:.2} |",
+                    r.series,
+                    r.fetched,
+                    r.rows,
+                    elapsed / bound
+                );
+            }
+        }
+        let total = t_all.elapsed().as_secs_f64();
+        let http_429: u64 = sim.state.stats.responses_429();
+        let served: u64 = ENDPOINTS.iter().map(|e| sim.state.stats.requests(e)).sum();
+        println!("total {total:.2} s, {served} requests served, {http_429} answered 429");
+        println!(
+            "peak used weight: spot {} / 6000, usdm {} / 2400",
+            sim.state.limits.peak(Market::Spot),
+            sim.state.limits.peak(Market::UsdM)
+        );
+        sim.shutdown().await;
+        let _ = std::fs::remove_dir_all(&root);
+    });
+}
