@@ -74,7 +74,7 @@ pub struct SnapshotArgs {
     /// Spot WebSocket base URL [default: wss://stream.binance.com:9443]
     #[arg(long, env = "STREAM_URL_SPOT")]
     pub stream_url_spot: Option<String>,
-    /// REST requests in flight at once, 1..=64 [default: 16]
+    /// REST requests in flight at once, 1..=64 [default: 40: the whole snapshot in one wave; the weight limiter still paces it]
     #[arg(long, env = "ALPHALAB_CONCURRENCY")]
     #[serde(default, deserialize_with = "scalar")]
     pub concurrency: Option<String>,
@@ -247,7 +247,7 @@ impl SnapshotArgs {
             base_path_spot: url(self.base_path_spot, "BASE_PATH_SPOT", Market::Spot.prod_rest_url())?,
             base_path_futures: url(self.base_path_futures, "BASE_PATH_FUTURES", Market::UsdM.prod_rest_url())?,
             stream_url_spot: url(self.stream_url_spot, "STREAM_URL_SPOT", prod_stream_url(Market::Spot))?,
-            concurrency: num(self.concurrency.as_deref(), "ALPHALAB_CONCURRENCY", 16, 1, 64)?,
+            concurrency: num(self.concurrency.as_deref(), "ALPHALAB_CONCURRENCY", 40, 1, 64)?,
             timeout_secs: num(self.timeout_secs.as_deref(), "ALPHALAB_TIMEOUT_SECS", 10.0, 0.1, 600.0)?,
             max_retries: num(self.max_retries.as_deref(), "ALPHALAB_MAX_RETRIES", 3, 0, 10)?,
             weight_margin: num(self.weight_margin.as_deref(), "ALPHALAB_WEIGHT_MARGIN", 0.1, 0.0, 0.9)?,
