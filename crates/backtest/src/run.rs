@@ -171,6 +171,19 @@ pub struct Inputs {
     pub funding: Vec<FundingPayment>,
 }
 
+/// NautilusTrader 0.57's matching engine splits a bar's volume into four raw quarters (its
+/// `process_bar`) and then skips every fill whose quantity is not a whole number of size
+/// increments, so a bar whose volume is not a multiple of 4 increments can fill nothing. The
+/// volume is only the engine's liquidity model here, so it is rounded down to a multiple of
+/// 4 increments (at most 3 increments less liquidity per bar); prices are untouched.
+#[must_use]
+pub fn align_bar_volume(mut bar: Bar) -> Bar {
+    let step = 10u128.pow(u32::from(nautilus_model::types::fixed::FIXED_PRECISION - bar.volume.precision)) * 4;
+    let raw = u128::from(bar.volume.raw);
+    bar.volume = nautilus_model::types::Quantity::from_raw((raw - raw % step) as _, bar.volume.precision);
+    bar
+}
+
 /// Loads the spec's instruments, bars, custom data and funding from its catalog (sync code only).
 ///
 /// # Errors
@@ -194,7 +207,7 @@ pub fn load_inputs(spec: &RunSpec) -> anyhow::Result<Inputs> {
     for bt in &spec.bar_types {
         let bars = cat.query_typed_data::<Bar>(Some(vec![bt.clone()]), start, end, None, None, true)?;
         anyhow::ensure!(!bars.is_empty(), "bar_types: no bars for {bt} in the catalog");
-        streams.push(bars.into_iter().map(Data::Bar).collect());
+        streams.push(bars.into_iter().map(|b| Data::Bar(align_bar_volume(b))).collect());
     }
     for ty in &spec.custom_types {
         let got = cat.query_custom_data_dynamic(ty, Some(&spec.instruments), start, end, None, None, true)?;
@@ -469,4 +482,34 @@ pub fn write_results(dir: &Path, spec: &RunSpec, result: &RunResult) -> anyhow::
     put("run.toml", toml::to_string(spec)?)?;
     put("version.json", serde_json::to_string_pretty(&serde_json::json!({ "version": result.version }))? + "\n")?;
     Ok(())
+}
+
+#[cfg(test)]
+mod volume_tests {
+    use nautilus_model::{
+        data::{Bar, BarType},
+        types::{Price, Quantity},
+    };
+
+    use super::align_bar_volume;
+
+    #[test]
+    fn bar_volume_is_rounded_down_to_four_increments() {
+        let px = Price::from("100.00");
+        let bar = |v: &str| {
+            Bar::new(
+                BarType::from("BTCUSDT.BINANCE-1-MINUTE-LAST-EXTERNAL"),
+                px,
+                px,
+                px,
+                px,
+                Quantity::from(v),
+                1.into(),
+                1.into(),
+            )
+        };
+        assert_eq!(align_bar_volume(bar("0.27367")).volume, Quantity::from("0.27364"));
+        assert_eq!(align_bar_volume(bar("0.27364")).volume, Quantity::from("0.27364"));
+        assert_eq!(align_bar_volume(bar("0.00003")).volume, Quantity::from("0.00000"));
+    }
 }
