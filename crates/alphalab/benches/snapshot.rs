@@ -4,6 +4,9 @@
 //! used weight per market against its limit.
 //!
 //! `cargo bench -p alphalab --bench snapshot` (optional args: runs, latency ms, window s).
+//! With `ALPHALAB_BENCH_SIM=http://HOST:PORT` the simulator is an already running separate
+//! process (`cargo run --release -p alphalab-sim --example serve -- HOST:PORT LATENCY_MS`), so
+//! an unoptimised client build does not slow the server down.
 
 use std::time::{Duration, Instant};
 
@@ -28,14 +31,17 @@ fn main() {
     let (mut seq, mut conc, mut total, mut peaks) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     rt.block_on(async {
         for run in 0..runs {
+            let external = std::env::var("ALPHALAB_BENCH_SIM").ok();
             let mut cfg = SimConfig::default();
             cfg.faults.latency_ms = latency_ms;
             let sim = sim::spawn(cfg).await.unwrap();
+            let rest = external.clone().unwrap_or_else(|| sim.rest_url());
+            let ws = external.as_ref().map_or_else(|| sim.stream_url(Market::Spot), |u| u.replace("http://", "ws://"));
             let out = std::env::temp_dir().join(format!("alphalab-bench-snapshot-{}", std::process::id()));
             let cfg = SnapshotArgs {
-                base_path_spot: Some(sim.rest_url()),
-                base_path_futures: Some(sim.rest_url()),
-                stream_url_spot: Some(sim.stream_url(Market::Spot)),
+                base_path_spot: Some(rest.clone()),
+                base_path_futures: Some(rest.clone()),
+                stream_url_spot: Some(ws.clone()),
                 output_dir: Some(out.clone()),
                 ws_capture_seconds: Some(window.to_string()),
                 ..SnapshotArgs::default()
@@ -44,12 +50,9 @@ fn main() {
             .unwrap();
 
             // Baseline: the same 40 requests, one after another, through the same client code.
-            let client = RestClient::new(RestConfig {
-                spot_url: sim.rest_url(),
-                usdm_url: sim.rest_url(),
-                ..RestConfig::default()
-            })
-            .unwrap();
+            let client =
+                RestClient::new(RestConfig { spot_url: rest.clone(), usdm_url: rest.clone(), ..RestConfig::default() })
+                    .unwrap();
             let t = Instant::now();
             for p in snapshot::plan(&cfg) {
                 client.get(p.ep, &p.params).await.expect("sequential request");
