@@ -178,9 +178,10 @@ pub struct Inputs {
 /// 4 increments (at most 3 increments less liquidity per bar); prices are untouched.
 #[must_use]
 pub fn align_bar_volume(mut bar: Bar) -> Bar {
-    let step = 10u128.pow(u32::from(nautilus_model::types::fixed::FIXED_PRECISION - bar.volume.precision)) * 4;
-    let raw = u128::from(bar.volume.raw);
-    bar.volume = nautilus_model::types::Quantity::from_raw((raw - raw % step) as _, bar.volume.precision);
+    use nautilus_model::types::{Quantity, fixed::FIXED_PRECISION, quantity::QuantityRaw};
+    let precision = bar.volume.precision;
+    let step = QuantityRaw::pow(10, u32::from(FIXED_PRECISION - precision)) * 4;
+    bar.volume = Quantity::from_raw(bar.volume.raw - bar.volume.raw % step, precision);
     bar
 }
 
