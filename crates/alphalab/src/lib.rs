@@ -1,7 +1,6 @@
 //! alphalab's application layer: settings, logging and the jobs the CLI runs.
 
 pub mod backtest_cmd;
-pub mod fsio;
 pub mod logging;
 pub mod pipeline;
 pub mod settings;

@@ -18,7 +18,9 @@ use futures::StreamExt;
 use serde::Serialize;
 use serde_json::value::RawValue;
 
-use crate::{fsio::write_atomic, settings::SnapshotConfig};
+use data::raw::write_atomic;
+
+use crate::settings::SnapshotConfig;
 
 /// One REST request of the snapshot.
 #[derive(Debug, Clone, PartialEq, Eq)]

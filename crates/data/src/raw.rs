@@ -247,6 +247,18 @@ mod tests {
     }
 
     #[test]
+    fn atomic_write_replaces_content_and_leaves_no_temp_file() {
+        let dir = tmp("atomic");
+        let p = dir.join("a/b.json");
+        write_atomic(&p, b"one").unwrap();
+        write_atomic(&p, b"two").unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), b"two");
+        let names: Vec<_> = std::fs::read_dir(p.parent().unwrap()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("b.json")]);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
     fn pages_round_trip_byte_exact_and_list_in_key_order() {
         let store = RawStore::new(tmp("pages"));
         let body = r#"[[1,"1.10000000" ,"2"]]"#;
