@@ -6,6 +6,9 @@
 //! Quick functional check in dev (numbers meaningless):
 //! `ALPHALAB_BENCH_BARS=3000 cargo bench --profile dev -p alphalab-backtest --bench backtest`.
 
+#[path = "../tests/common/mod.rs"]
+mod common;
+
 use std::{collections::BTreeMap, path::PathBuf, str::FromStr, sync::Arc, time::Instant};
 
 use backtest::{
@@ -18,9 +21,9 @@ use nautilus_common::logging::{init_logging, logger::LoggerConfig, writer::FileW
 use nautilus_core::UnixNanos;
 use nautilus_model::{
     data::{Bar, BarType, Data},
-    identifiers::{InstrumentId, Symbol},
-    instruments::{CurrencyPair, InstrumentAny},
-    types::{Currency, Money, Price, Quantity},
+    identifiers::InstrumentId,
+    instruments::InstrumentAny,
+    types::{Price, Quantity},
 };
 use rust_decimal::Decimal;
 use serde::Deserialize;
@@ -87,31 +90,7 @@ impl Alpha for EmaCross {
 }
 
 fn spot() -> InstrumentAny {
-    InstrumentAny::CurrencyPair(CurrencyPair::new(
-        InstrumentId::from(ID),
-        Symbol::from("BTCUSDT"),
-        Currency::from("BTC"),
-        Currency::from("USDT"),
-        2,
-        6,
-        Price::from("0.01"),
-        Quantity::from("0.000001"),
-        None,
-        None,
-        Some(Quantity::from("9000")),
-        Some(Quantity::from("0.000010")),
-        None,
-        Some(Money::from("5 USDT")),
-        None,
-        None,
-        None,
-        None,
-        None,
-        None,
-        None,
-        UnixNanos::default(),
-        UnixNanos::default(),
-    ))
+    common::spot_btcusdt(None)
 }
 
 /// A deterministic random walk (xorshift), bars stamped at their close.

@@ -1,5 +1,7 @@
 //! End-to-end backtests on synthetic data with hand-computed, exact expectations.
 
+mod common;
+
 use std::{cell::RefCell, collections::BTreeMap, path::PathBuf, str::FromStr};
 
 use backtest::{
@@ -12,7 +14,7 @@ use nautilus_core::UnixNanos;
 use nautilus_model::{
     data::{Bar, BarType, Data, FundingRateUpdate},
     identifiers::{InstrumentId, Symbol},
-    instruments::{CryptoPerpetual, CurrencyPair, InstrumentAny},
+    instruments::{CryptoPerpetual, InstrumentAny},
     types::{Currency, Money, Price, Quantity},
 };
 use rust_decimal::Decimal;
@@ -27,31 +29,8 @@ fn d(s: &str) -> Decimal {
 }
 
 fn spot() -> InstrumentAny {
-    InstrumentAny::CurrencyPair(CurrencyPair::new(
-        InstrumentId::from("BTCUSDT.BINANCE"),
-        Symbol::from("BTCUSDT"),
-        Currency::from("BTC"),
-        Currency::from("USDT"),
-        2,
-        6,
-        Price::from("0.01"),
-        Quantity::from("0.000001"),
-        None,
-        None,
-        Some(Quantity::from("9000")),
-        Some(Quantity::from("0.000010")),
-        None,
-        Some(Money::from("5 USDT")),
-        None,
-        None,
-        None,
-        None,
-        Some(dec!(0.5)), // deliberately wrong: the venue must overwrite the fees
-        Some(dec!(0.5)),
-        None,
-        UnixNanos::default(),
-        UnixNanos::default(),
-    ))
+    // Deliberately wrong fees: the venue must overwrite them.
+    common::spot_btcusdt(Some(dec!(0.5)))
 }
 
 fn perp() -> InstrumentAny {

@@ -1,5 +1,7 @@
 //! Sweeps: grid × walk-forward expansion, parallel runs identical to serial ones, ranking.
 
+mod common;
+
 use std::{
     collections::BTreeMap,
     path::{Path, PathBuf},
@@ -15,9 +17,9 @@ use backtest::{
 use nautilus_core::UnixNanos;
 use nautilus_model::{
     data::{Bar, BarType, Data},
-    identifiers::{InstrumentId, Symbol},
-    instruments::{CurrencyPair, InstrumentAny},
-    types::{Currency, Money, Price, Quantity},
+    identifiers::InstrumentId,
+    instruments::InstrumentAny,
+    types::{Price, Quantity},
 };
 use rust_decimal::Decimal;
 use serde::Deserialize;
@@ -28,31 +30,7 @@ const DAY: u64 = 24 * H;
 const BT: &str = "BTCUSDT.BINANCE-1-HOUR-LAST-EXTERNAL";
 
 fn spot() -> InstrumentAny {
-    InstrumentAny::CurrencyPair(CurrencyPair::new(
-        InstrumentId::from("BTCUSDT.BINANCE"),
-        Symbol::from("BTCUSDT"),
-        Currency::from("BTC"),
-        Currency::from("USDT"),
-        2,
-        6,
-        Price::from("0.01"),
-        Quantity::from("0.000001"),
-        None,
-        None,
-        Some(Quantity::from("9000")),
-        Some(Quantity::from("0.000010")),
-        None,
-        Some(Money::from("5 USDT")),
-        None,
-        None,
-        None,
-        None,
-        None,
-        None,
-        None,
-        UnixNanos::default(),
-        UnixNanos::default(),
-    ))
+    common::spot_btcusdt(None)
 }
 
 /// `n` hourly bars stamped at their close; a deterministic zig-zag around 60000.
