@@ -44,6 +44,23 @@ use sha2::{Digest, Sha256};
 
 use crate::Market;
 
+/// Column names of a kline, in wire order (the USD-M archive header; REST arrays use the same
+/// order), shared by every reader so error messages name columns alike.
+pub const KLINE_COLUMNS: [&str; 12] = [
+    "open_time",
+    "open",
+    "high",
+    "low",
+    "close",
+    "volume",
+    "close_time",
+    "quote_volume",
+    "count",
+    "taker_buy_volume",
+    "taker_buy_quote_volume",
+    "ignore",
+];
+
 /// A file that could not be named, read or framed: the file, the 1-based line when a row is at
 /// fault, and what is wrong. Displays as `path:line: message` (or `path: message`).
 #[derive(Debug, Clone, PartialEq, Eq)]

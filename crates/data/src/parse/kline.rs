@@ -19,21 +19,7 @@ use super::{
 };
 use crate::error::{ParseError, Result, ResultExt};
 
-/// Column names of a kline, in wire order (as in the USD-M archive header).
-pub const KLINE_COLUMNS: [&str; 12] = [
-    "open_time",
-    "open",
-    "high",
-    "low",
-    "close",
-    "volume",
-    "close_time",
-    "quote_volume",
-    "count",
-    "taker_buy_volume",
-    "taker_buy_quote_volume",
-    "ignore",
-];
+pub use binance::archive::KLINE_COLUMNS;
 
 /// One kline as received: decimals stay text until converted at the instrument precision.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -7,20 +7,6 @@ use binance::archive;
 
 use super::{AggTradeRow, KlineRow, ReplayError, TradeRow};
 
-const KLINE_COLS: [&str; 12] = [
-    "open_time",
-    "open",
-    "high",
-    "low",
-    "close",
-    "volume",
-    "close_time",
-    "quote_volume",
-    "count",
-    "taker_buy_volume",
-    "taker_buy_quote_volume",
-    "ignore",
-];
 const AGG_COLS: [&str; 8] = [
     "agg_trade_id",
     "price",
@@ -113,7 +99,7 @@ fn not_after(path: &Path, line: usize, what: &str, v: u64, prev: u64) -> ReplayE
 pub(super) fn klines(path: &Path, text: &str) -> Result<Vec<KlineRow>, ReplayError> {
     let mut out: Vec<KlineRow> = Vec::new();
     for row in rows(path, text, 12, false)? {
-        let c = Cols { path, row: &row, names: &KLINE_COLS };
+        let c = Cols { path, row: &row, names: &binance::archive::KLINE_COLUMNS };
         let k = KlineRow {
             open_time: c.time(0)?,
             open: c.dec(1)?,
