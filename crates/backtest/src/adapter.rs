@@ -5,9 +5,12 @@
 //!   [`Alpha::targets`].
 //! - Funding settlements do not go through the 0.57 engine: the adapter holds them and delivers
 //!   each before the first engine event with `ts_init >= ts`.
-//! - Targets → MARKET orders (no limit orders): delta = target − (position + open orders),
-//!   rounded DOWN to the size increment; skipped (debug log + [`Skip`] record) below min
-//!   quantity, min notional, or the rebalance threshold (a fraction of equity).
+//! - Targets → orders ([`Execution`]): MARKET (delta = target − (position + open orders)) or
+//!   LIMIT (open orders of the instrument cancelled and replaced by one limit order for
+//!   target − position at the last price ± an offset, unless an identical one is already
+//!   resting); deltas rounded DOWN to the size increment and skipped (debug log + [`Skip`]
+//!   record) below min quantity, min notional, or the rebalance threshold (a fraction of
+//!   equity).
 //! - Keeps an exact fill ledger (positions, cash per currency, commissions) and records every
 //!   event delivery (kind, `ts_init`, clock) and fill into a shared [`Recorder`].
 
@@ -23,14 +26,14 @@ use nautilus_model::{
     identifiers::InstrumentId,
     instruments::{Instrument, InstrumentAny},
     orders::Order,
-    types::Quantity,
+    types::{Price, Quantity},
 };
 use nautilus_trading::{
     nautilus_strategy,
     strategy::{Strategy, StrategyConfig, StrategyCore},
 };
 use rust_decimal::Decimal;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::alpha::{Alpha, Context, MarketEvent};
 
@@ -46,6 +49,8 @@ pub struct InstrumentRules {
     pub settlement: String,
     pub size_precision: u8,
     pub size_increment: Decimal,
+    pub price_precision: u8,
+    pub price_increment: Decimal,
     pub min_quantity: Option<Decimal>,
     pub min_notional: Option<Decimal>,
 }
@@ -66,6 +71,8 @@ impl InstrumentRules {
             quote,
             size_precision: inst.size_precision(),
             size_increment: inst.size_increment().as_decimal(),
+            price_precision: inst.price_precision(),
+            price_increment: inst.price_increment().as_decimal(),
             min_quantity: inst.min_quantity().map(|q| q.as_decimal()),
             min_notional: inst.min_notional().map(|m| m.as_decimal()),
         }
@@ -80,6 +87,44 @@ impl InstrumentRules {
         let steps = (qty.abs() / self.size_increment).trunc();
         let r = steps * self.size_increment;
         if qty.is_sign_negative() { -r } else { r }
+    }
+}
+
+/// Order type used to reach targets.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OrderKind {
+    /// Taker: fills on the next price the matching engine sees (taker fee).
+    #[default]
+    Market,
+    /// Maker: rests at the last price ± `limit_offset_bps` until the book crosses it (maker fee).
+    Limit,
+}
+
+/// How targets become orders (`[execution]` in the run file).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Execution {
+    #[serde(default)]
+    pub order_type: OrderKind,
+    /// Limit orders only: distance from the last price on the passive side (buys below, sells
+    /// above), in basis points; the price is rounded to the tick away from the market.
+    #[serde(default)]
+    pub limit_offset_bps: Decimal,
+}
+
+impl Execution {
+    /// Limit price for a buy (`delta > 0`) or sell at `last`, on the instrument's tick grid.
+    #[must_use]
+    pub fn limit_price(&self, rules: &InstrumentRules, last: Decimal, delta: Decimal) -> Decimal {
+        let off = self.limit_offset_bps / Decimal::from(10_000);
+        let tick = rules.price_increment;
+        let raw = if delta.is_sign_positive() { last * (Decimal::ONE - off) } else { last * (Decimal::ONE + off) };
+        if tick.is_zero() {
+            return raw;
+        }
+        let steps = raw / tick;
+        (if delta.is_sign_positive() { steps.floor() } else { steps.ceil() }) * tick
     }
 }
 
@@ -103,6 +148,7 @@ pub struct AdapterConfig {
     pub reporting_currency: String,
     /// Starting cash per currency code (the venue's starting balances).
     pub starting_balances: BTreeMap<String, Decimal>,
+    pub execution: Execution,
 }
 
 /// One event delivery.
@@ -134,6 +180,21 @@ pub struct Fill {
     pub position_after: Decimal,
 }
 
+/// One order action of the adapter (submission or cancellation).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OrderRecord {
+    pub ts: u64,
+    pub instrument_id: String,
+    pub client_order_id: String,
+    /// `submit` or `cancel`.
+    pub action: String,
+    pub side: String,
+    pub order_type: String,
+    /// Unsigned quantity (submissions) or leaves quantity (cancels).
+    pub qty: Decimal,
+    pub limit_price: Option<Decimal>,
+}
+
 /// A target delta that was not traded.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Skip {
@@ -156,6 +217,7 @@ pub struct EquityPoint {
 #[derive(Debug, Clone, Default)]
 pub struct Recorder {
     pub deliveries: Vec<Delivery>,
+    pub orders: Vec<OrderRecord>,
     pub fills: Vec<Fill>,
     pub skips: Vec<Skip>,
     pub rejections: Vec<String>,
@@ -316,54 +378,78 @@ impl AlphaStrategy {
         self.alpha.on_event(&ev, &self.ctx)
     }
 
-    /// Signed remaining quantity of this strategy's open and in-flight orders.
-    fn pending(&self, id: &InstrumentId) -> Decimal {
+    /// This strategy's open and in-flight orders of `id`: (id, signed leaves qty, limit price).
+    fn open_orders(
+        &self,
+        id: &InstrumentId,
+    ) -> Vec<(nautilus_model::identifiers::ClientOrderId, Decimal, Option<Decimal>)> {
         let sid = self.core.strategy_id();
         let cache = self.cache();
         let mut seen = std::collections::BTreeSet::new();
-        let mut total = Decimal::ZERO;
         let open = cache.orders_open(None, Some(id), sid.as_ref(), None, None);
         let inflight = cache.orders_inflight(None, Some(id), sid.as_ref(), None, None);
-        for o in open.iter().chain(inflight.iter()) {
-            if !seen.insert(o.client_order_id()) {
-                continue;
-            }
-            let q = o.leaves_qty().as_decimal();
-            total += if o.order_side() == OrderSide::Buy { q } else { -q };
+        open.iter()
+            .chain(inflight.iter())
+            .filter(|o| seen.insert(o.client_order_id()))
+            .map(|o| {
+                let q = o.leaves_qty().as_decimal();
+                let signed = if o.order_side() == OrderSide::Buy { q } else { -q };
+                (o.client_order_id(), signed, o.price().map(|p| p.as_decimal()))
+            })
+            .collect()
+    }
+
+    /// Why a delta is not traded, if it is not.
+    fn skip_reason(&self, rules: &InstrumentRules, delta: Decimal, px: Option<Decimal>) -> Option<String> {
+        let notional = px.map(|p| (delta * p).abs());
+        if rules.min_quantity.is_some_and(|m| delta.abs() < m) {
+            Some(format!("below min quantity {}", rules.min_quantity.unwrap_or_default()))
+        } else if let (Some(min), Some(n)) = (rules.min_notional, notional)
+            && n < min
+        {
+            Some(format!("notional {n} below min notional {min}"))
+        } else if let (Some(n), Some(eq)) = (notional, self.ctx.equity)
+            && !self.cfg.rebalance_threshold.is_zero()
+            && n < self.cfg.rebalance_threshold * eq.abs()
+        {
+            Some(format!("notional {n} below rebalance threshold {} of equity {eq}", self.cfg.rebalance_threshold))
+        } else {
+            None
         }
-        total
     }
 
     fn rebalance(&mut self) -> anyhow::Result<()> {
         self.refresh();
         let targets = self.alpha.targets(&self.ctx)?;
         let ts = self.ctx.now.as_u64();
+        let limit = self.cfg.execution.order_type == OrderKind::Limit;
         for t in targets {
             let Some(rules) = self.rules.get(&t.instrument_id).cloned() else {
                 anyhow::bail!("target for unknown instrument {}", t.instrument_id);
             };
-            let current = self.ctx.position(&t.instrument_id) + self.pending(&t.instrument_id);
-            let delta = rules.round_down(t.quantity - current);
+            let open = self.open_orders(&t.instrument_id);
+            let pending: Decimal = open.iter().map(|o| o.1).sum();
+            let position = self.ctx.position(&t.instrument_id);
+            let px = self.ctx.last_price(&t.instrument_id);
+            // Market: top up what is already on its way. Limit: one resting order for the rest.
+            let delta = rules.round_down(t.quantity - position - if limit { Decimal::ZERO } else { pending });
+            let limit_px = match px {
+                Some(p) if limit && !delta.is_zero() => Some(self.cfg.execution.limit_price(&rules, p, delta)),
+                _ => None,
+            };
+            if limit {
+                if matches!(open.as_slice(), [(_, q, p)] if *q == delta && *p == limit_px) {
+                    continue; // the right order is already resting
+                }
+                for (coid, leaves, price) in &open {
+                    self.cancel_order(*coid, None, None)?;
+                    self.record_order(ts, &t.instrument_id, coid.to_string(), "cancel", *leaves, "LIMIT", *price);
+                }
+            }
             if delta.is_zero() {
                 continue;
             }
-            let px = self.ctx.last_price(&t.instrument_id);
-            let notional = px.map(|p| (delta * p).abs());
-            let skip = if rules.min_quantity.is_some_and(|m| delta.abs() < m) {
-                Some(format!("below min quantity {}", rules.min_quantity.unwrap_or_default()))
-            } else if let (Some(min), Some(n)) = (rules.min_notional, notional)
-                && n < min
-            {
-                Some(format!("notional {n} below min notional {min}"))
-            } else if let (Some(n), Some(eq)) = (notional, self.ctx.equity)
-                && !self.cfg.rebalance_threshold.is_zero()
-                && n < self.cfg.rebalance_threshold * eq.abs()
-            {
-                Some(format!("notional {n} below rebalance threshold {} of equity {eq}", self.cfg.rebalance_threshold))
-            } else {
-                None
-            };
-            if let Some(reason) = skip {
+            if let Some(reason) = self.skip_reason(&rules, delta, px) {
                 log::debug!("skip {} delta {delta}: {reason}", t.instrument_id);
                 self.recorder.borrow_mut().skips.push(Skip {
                     ts,
@@ -375,11 +461,77 @@ impl AlphaStrategy {
             }
             let side = if delta.is_sign_positive() { OrderSide::Buy } else { OrderSide::Sell };
             let qty = Quantity::from_decimal_dp(delta.abs(), rules.size_precision)?;
-            let order =
-                self.core.order_factory().market(t.instrument_id, side, qty, None, None, None, None, None, None, None);
+            let order = match limit_px {
+                Some(p) => {
+                    let price = Price::from_decimal_dp(p, rules.price_precision)?;
+                    self.core.order_factory().limit(
+                        t.instrument_id,
+                        side,
+                        qty,
+                        price,
+                        None,
+                        None,
+                        None,
+                        None,
+                        None,
+                        None,
+                        None,
+                        None,
+                        None,
+                        None,
+                        None,
+                        None,
+                    )
+                }
+                None => self.core.order_factory().market(
+                    t.instrument_id,
+                    side,
+                    qty,
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                ),
+            };
+            let kind = if limit_px.is_some() { "LIMIT" } else { "MARKET" };
+            self.record_order(
+                ts,
+                &t.instrument_id,
+                order.client_order_id().to_string(),
+                "submit",
+                delta,
+                kind,
+                limit_px,
+            );
             self.submit_order(order, None, None, None)?;
         }
         Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn record_order(
+        &self,
+        ts: u64,
+        id: &InstrumentId,
+        client_order_id: String,
+        action: &str,
+        signed_qty: Decimal,
+        order_type: &str,
+        limit_price: Option<Decimal>,
+    ) {
+        self.recorder.borrow_mut().orders.push(OrderRecord {
+            ts,
+            instrument_id: id.to_string(),
+            client_order_id,
+            action: action.into(),
+            side: if signed_qty.is_sign_negative() { "Sell" } else { "Buy" }.into(),
+            order_type: order_type.into(),
+            qty: signed_qty.abs(),
+            limit_price,
+        });
     }
 
     fn book_fill(&mut self, f: &OrderFilled) {

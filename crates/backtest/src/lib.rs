@@ -6,7 +6,8 @@
 //! - [`funding`]: the funding ledger (the 0.57 engine applies no funding).
 //! - [`baselines`]: `BuyAndHold` and `TargetsFromFile`.
 //! - [`stats`]: performance statistics of an equity curve.
-//! - [`run`]: `RunSpec` (TOML) → engine → results on disk.
+//! - [`run`]: `RunSpec` (TOML) → engine → [`run::RunResult`].
+//! - [`results`]: the run folder's files (CSV + Parquet tables, JSON, the spec as run).
 //! - [`sweep`]: parameter grids and walk-forward windows, run in parallel and ranked.
 //! - [`strategies`]: research strategies by name ([`strategies::registry`]).
 //! - [`scaffold`]: `alphalab new-strategy` (template and registration).
@@ -15,6 +16,7 @@ pub mod adapter;
 pub mod alpha;
 pub mod baselines;
 pub mod funding;
+pub mod results;
 pub mod run;
 pub mod scaffold;
 pub mod stats;

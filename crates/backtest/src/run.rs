@@ -2,13 +2,12 @@
 //! [`AlphaStrategy`] → [`RunResult`] (fills, skips, balances, funding ledger, equity curve,
 //! statistics) → files in the run folder.
 //!
-//! Output files (deterministic: same spec and data ⇒ byte-identical files): `result.json`,
-//! `fills.csv`, `equity.csv`, `funding.csv`, `run.toml` (the spec as run), `version.json`.
+//! Output files: see [`crate::results`] (deterministic: same spec and data ⇒ byte-identical
+//! files).
 
 use std::{
     cell::RefCell,
     collections::BTreeMap,
-    fmt::Write as _,
     path::{Path, PathBuf},
     rc::Rc,
     str::FromStr,
@@ -25,7 +24,7 @@ use nautilus_common::logging::{
 };
 use nautilus_core::{UUID4, UnixNanos};
 use nautilus_model::{
-    data::{Bar, BarType, Data, FundingRateUpdate},
+    data::{Bar, BarType, Data, FundingRateUpdate, IndexPriceUpdate, MarkPriceUpdate, QuoteTick, TradeTick},
     identifiers::{InstrumentId, TraderId, Venue},
     instruments::{Instrument, InstrumentAny},
 };
@@ -33,7 +32,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    adapter::{AdapterConfig, AlphaStrategy, Fill, InstrumentRules, Recorder, Skip},
+    adapter::{AdapterConfig, AlphaStrategy, Execution, Fill, InstrumentRules, OrderRecord, Recorder, Skip},
     alpha::Alpha,
     baselines::{BuyAndHold, TargetsFromFile},
     funding::{FundingEntry, cumulative_at, funding_ledger},
@@ -75,6 +74,18 @@ pub struct RunSpec {
     /// `TakerBuySellVolume`.
     #[serde(default)]
     pub custom_types: Vec<String>,
+    /// Instrument ids whose trade ticks (trades / aggTrades) are loaded and delivered.
+    #[serde(default)]
+    pub trade_ticks: Vec<String>,
+    /// Instrument ids whose quote ticks (bookTicker) are loaded and delivered.
+    #[serde(default)]
+    pub quote_ticks: Vec<String>,
+    /// Perpetual ids whose mark prices are loaded and delivered.
+    #[serde(default)]
+    pub mark_prices: Vec<String>,
+    /// Perpetual ids whose index prices are loaded and delivered.
+    #[serde(default)]
+    pub index_prices: Vec<String>,
     /// Load the perpetuals' `funding_rate_update` rows: delivered to the Alpha and applied by
     /// the funding ledger (default true).
     #[serde(default = "yes")]
@@ -85,6 +96,9 @@ pub struct RunSpec {
     #[serde(default)]
     pub end: Option<String>,
     pub venue: VenueSpec,
+    /// Order type for reaching targets (default market).
+    #[serde(default)]
+    pub execution: Execution,
     /// Skip a rebalance whose notional is below this fraction of equity (default 0).
     #[serde(default)]
     pub rebalance_threshold: Decimal,
@@ -102,6 +116,30 @@ fn yes() -> bool {
 }
 
 impl RunSpec {
+    /// A spec with every optional key at its default (no data types, no output).
+    #[must_use]
+    pub fn new(instruments: Vec<String>, venue: VenueSpec, strategy: StrategySpec) -> Self {
+        Self {
+            catalog: PathBuf::from("catalog"),
+            instruments,
+            bar_types: vec![],
+            custom_types: vec![],
+            trade_ticks: vec![],
+            quote_ticks: vec![],
+            mark_prices: vec![],
+            index_prices: vec![],
+            funding: true,
+            start: None,
+            end: None,
+            venue,
+            execution: Execution::default(),
+            rebalance_threshold: Decimal::ZERO,
+            reporting_currency: default_reporting(),
+            strategy,
+            output: None,
+        }
+    }
+
     /// Parses a run file; errors name the offending key and line.
     ///
     /// # Errors
@@ -210,6 +248,32 @@ pub fn load_inputs(spec: &RunSpec) -> anyhow::Result<Inputs> {
         anyhow::ensure!(!bars.is_empty(), "bar_types: no bars for {bt} in the catalog");
         streams.push(bars.into_iter().map(|b| Data::Bar(align_bar_volume(b))).collect());
     }
+    let ids = |key: &str, v: &[String]| -> anyhow::Result<Vec<String>> {
+        for id in v {
+            anyhow::ensure!(spec.instruments.contains(id), "{key}: {id} is not in `instruments`");
+        }
+        Ok(v.to_vec())
+    };
+    for id in ids("trade_ticks", &spec.trade_ticks)? {
+        let rows = cat.query_typed_data::<TradeTick>(Some(vec![id.clone()]), start, end, None, None, true)?;
+        anyhow::ensure!(!rows.is_empty(), "trade_ticks: no trades for {id} in the catalog");
+        streams.push(rows.into_iter().map(Data::Trade).collect());
+    }
+    for id in ids("quote_ticks", &spec.quote_ticks)? {
+        let rows = cat.query_typed_data::<QuoteTick>(Some(vec![id.clone()]), start, end, None, None, true)?;
+        anyhow::ensure!(!rows.is_empty(), "quote_ticks: no quotes for {id} in the catalog");
+        streams.push(rows.into_iter().map(Data::Quote).collect());
+    }
+    for id in ids("mark_prices", &spec.mark_prices)? {
+        let rows = cat.query_typed_data::<MarkPriceUpdate>(Some(vec![id.clone()]), start, end, None, None, true)?;
+        anyhow::ensure!(!rows.is_empty(), "mark_prices: no mark prices for {id} in the catalog");
+        streams.push(rows.into_iter().map(Data::MarkPriceUpdate).collect());
+    }
+    for id in ids("index_prices", &spec.index_prices)? {
+        let rows = cat.query_typed_data::<IndexPriceUpdate>(Some(vec![id.clone()]), start, end, None, None, true)?;
+        anyhow::ensure!(!rows.is_empty(), "index_prices: no index prices for {id} in the catalog");
+        streams.push(rows.into_iter().map(Data::IndexPriceUpdate).collect());
+    }
     for ty in &spec.custom_types {
         let got = cat.query_custom_data_dynamic(ty, Some(&spec.instruments), start, end, None, None, true)?;
         streams.push(got);
@@ -258,6 +322,9 @@ pub struct RunResult {
     pub iterations: usize,
     pub total_orders: usize,
     pub total_positions: usize,
+    /// Order submissions and cancellations (in `orders.csv/.parquet`).
+    #[serde(skip)]
+    pub orders: Vec<OrderRecord>,
     pub fills: Vec<Fill>,
     pub skips: Vec<Skip>,
     pub rejections: Vec<String>,
@@ -269,6 +336,12 @@ pub struct RunResult {
     pub account_balances: Vec<Balance>,
     pub funding: Vec<FundingEntry>,
     pub equity: Vec<CurvePoint>,
+    /// `(ts, instrument, net position)` after every fill (in `positions.csv/.parquet`).
+    #[serde(skip)]
+    pub position_history: Vec<(u64, String, Decimal)>,
+    /// `(ts, instrument, last price)` used for marking (in `prices.csv/.parquet`).
+    #[serde(skip)]
+    pub prices: Vec<(u64, String, Decimal)>,
     pub stats: Stats,
     /// Every event delivery (kind, ts_init, clock); not written to disk.
     #[serde(skip)]
@@ -349,15 +422,16 @@ pub fn run_inputs(spec: &RunSpec, inputs: Inputs, registry: &Registry) -> anyhow
         strategy_id: "ALPHA-001".into(),
         instruments: rules.clone(),
         bar_types,
-        trades: vec![],
-        quotes: vec![],
-        mark_prices: vec![],
-        index_prices: vec![],
+        trades: parse_ids(&spec.trade_ticks)?,
+        quotes: parse_ids(&spec.quote_ticks)?,
+        mark_prices: parse_ids(&spec.mark_prices)?,
+        index_prices: parse_ids(&spec.index_prices)?,
         custom_types: spec.custom_types.clone(),
         funding: inputs.funding.clone(),
         rebalance_threshold: spec.rebalance_threshold,
         reporting_currency: spec.reporting_currency.clone(),
         starting_balances: spec.venue.starting_balances.clone(),
+        execution: spec.execution,
     };
     engine.add_strategy(AlphaStrategy::new(alpha, cfg, recorder.clone()))?;
     engine.run(start, end, None, false)?;
@@ -418,6 +492,7 @@ pub fn run_inputs(spec: &RunSpec, inputs: Inputs, registry: &Registry) -> anyhow
         iterations: r.iterations,
         total_orders: r.total_orders,
         total_positions: r.total_positions,
+        orders: rec.orders,
         fills: rec.fills,
         skips: rec.skips,
         rejections: rec.rejections,
@@ -426,63 +501,27 @@ pub fn run_inputs(spec: &RunSpec, inputs: Inputs, registry: &Registry) -> anyhow
         account_balances,
         funding: ledger,
         equity,
+        position_history: series(&rec.position_history),
+        prices: series(&rec.prices),
         stats,
         deliveries: rec.deliveries,
     };
     if let Some(dir) = &spec.output {
-        write_results(dir, spec, &result)?;
+        crate::results::write_results(dir, spec, &result)?;
     }
     Ok(result)
 }
 
-/// Writes `result.json`, `fills.csv`, `equity.csv`, `funding.csv`, `run.toml`, `version.json`.
-///
-/// # Errors
-/// I/O and serialisation errors, naming the file.
-pub fn write_results(dir: &Path, spec: &RunSpec, result: &RunResult) -> anyhow::Result<()> {
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let put = |name: &str, body: String| -> anyhow::Result<()> {
-        let p = dir.join(name);
-        std::fs::write(&p, body).with_context(|| format!("writing {}", p.display()))
-    };
-    put("result.json", serde_json::to_string_pretty(result)? + "\n")?;
-    let mut s = String::from(
-        "ts,instrument_id,client_order_id,side,qty,price,commission,commission_currency,liquidity,position_after\n",
-    );
-    for f in &result.fills {
-        writeln!(
-            s,
-            "{},{},{},{},{},{},{},{},{},{}",
-            f.ts,
-            f.instrument_id,
-            f.client_order_id,
-            f.side,
-            f.qty,
-            f.price,
-            f.commission,
-            f.commission_currency,
-            f.liquidity,
-            f.position_after
-        )?;
-    }
-    put("fills.csv", s)?;
-    let mut s = String::from("ts,equity_ex_funding,funding,equity,gross_exposure\n");
-    for p in &result.equity {
-        writeln!(s, "{},{},{},{},{}", p.ts, p.equity_ex_funding, p.funding, p.equity, p.gross_exposure)?;
-    }
-    put("equity.csv", s)?;
-    let mut s = String::from("ts,instrument_id,position,mark_price,rate,payment,cumulative\n");
-    for e in &result.funding {
-        writeln!(
-            s,
-            "{},{},{},{},{},{},{}",
-            e.ts, e.instrument_id, e.position, e.mark_price, e.rate, e.payment, e.cumulative
-        )?;
-    }
-    put("funding.csv", s)?;
-    put("run.toml", toml::to_string(spec)?)?;
-    put("version.json", serde_json::to_string_pretty(&serde_json::json!({ "version": result.version }))? + "\n")?;
-    Ok(())
+fn parse_ids(v: &[String]) -> anyhow::Result<Vec<InstrumentId>> {
+    v.iter().map(|s| InstrumentId::from_str(s).map_err(|e| anyhow::anyhow!("instrument id {s}: {e}"))).collect()
+}
+
+/// Per-instrument `(ts, value)` series flattened in time order (ties by instrument id).
+fn series(m: &BTreeMap<InstrumentId, Vec<(UnixNanos, Decimal)>>) -> Vec<(u64, String, Decimal)> {
+    let mut v: Vec<(u64, String, Decimal)> =
+        m.iter().flat_map(|(id, s)| s.iter().map(move |(t, x)| (t.as_u64(), id.to_string(), *x))).collect();
+    v.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+    v
 }
 
 #[cfg(test)]

@@ -85,7 +85,9 @@ pub struct SweepSpec {
     #[serde(default)]
     pub output: Option<PathBuf>,
     pub base: RunSpec,
-    /// Strategy param name → values.
+    /// Strategy param name → values; a dotted name sets a key of the run itself instead
+    /// (`venue.taker_fee`, `rebalance_threshold` is `run.rebalance_threshold`,
+    /// `execution.limit_offset_bps`), e.g. for cost sensitivity.
     #[serde(default)]
     pub grid: BTreeMap<String, Vec<toml::Value>>,
     #[serde(default)]
@@ -228,9 +230,9 @@ pub fn variants(spec: &SweepSpec, data_range: Option<(u64, u64)>) -> anyhow::Res
     for window in windows {
         for point in &points {
             let index = out.len();
-            let mut run = spec.base.clone();
+            let mut run = with_run_keys(&spec.base, point)?;
             if let toml::Value::Table(t) = &mut run.strategy.params {
-                for (k, v) in point {
+                for (k, v) in point.iter().filter(|(k, _)| !k.contains('.')) {
                     t.insert(k.clone(), v.clone());
                 }
                 if let (Some(w), true) = (window, pass_train) {
@@ -249,6 +251,29 @@ pub fn variants(spec: &SweepSpec, data_range: Option<(u64, u64)>) -> anyhow::Res
         }
     }
     Ok(out)
+}
+
+/// `base` with the grid point's dotted keys set (`venue.taker_fee`; `run.<key>` for a top-level
+/// key), checked by deserialising the result (unknown keys and wrong types are refused).
+fn with_run_keys(base: &RunSpec, point: &BTreeMap<String, toml::Value>) -> anyhow::Result<RunSpec> {
+    let dotted: Vec<_> = point.iter().filter(|(k, _)| k.contains('.')).collect();
+    if dotted.is_empty() {
+        return Ok(base.clone());
+    }
+    let mut doc = toml::Value::try_from(base).context("serialising the base run")?;
+    for (k, v) in dotted {
+        let path: Vec<&str> = k.strip_prefix("run.").unwrap_or(k).split('.').collect();
+        let (last, parents) = path.split_last().expect("split yields one part");
+        let mut t = &mut doc;
+        for p in parents {
+            t = t
+                .as_table_mut()
+                .and_then(|t| t.get_mut(*p))
+                .with_context(|| format!("grid.{k}: the base run has no table `{p}`"))?;
+        }
+        t.as_table_mut().with_context(|| format!("grid.{k}: not a table"))?.insert((*last).to_string(), v.clone());
+    }
+    doc.try_into().map_err(|e| anyhow::anyhow!("grid: {e}"))
 }
 
 /// The part of `inputs` with `ts_init` (funding: `ts`) in `[start, end]` (inclusive).

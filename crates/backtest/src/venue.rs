@@ -10,8 +10,11 @@
 //! - **Latency**: 0.57 has `StaticLatencyModel` (fixed insert/update/delete latency); with
 //!   `latency_ms > 0` orders reach the matching engine that much later (they then fill on
 //!   the first data at or after arrival).
-//! - One venue per run, `BINANCE`: a run that trades both spot pairs and perpetuals must use
-//!   `usdm` (margin account; spot pairs are then margin-traded, shorts allowed).
+//! - One venue per run, `BINANCE` (alphalab's instrument ids all carry it, as NautilusTrader's
+//!   Binance adapter does): a run that trades both spot pairs and perpetuals (basis, funding
+//!   carry) uses `usdm`, one USDT margin account holding both legs; the spot pairs then keep
+//!   spot fees (`spot_maker_fee` / `spot_taker_fee`, default 0.1 %) but are margin-traded
+//!   (shorts allowed, as with Binance's cross-margin spot).
 
 use std::collections::BTreeMap;
 
@@ -62,6 +65,12 @@ pub struct VenueSpec {
     /// Taker fee rate (fraction); default by kind.
     #[serde(default)]
     pub taker_fee: Option<Decimal>,
+    /// Spot pairs on a `usdm` venue: maker fee rate (default 0.1 %).
+    #[serde(default)]
+    pub spot_maker_fee: Option<Decimal>,
+    /// Spot pairs on a `usdm` venue: taker fee rate (default 0.1 %).
+    #[serde(default)]
+    pub spot_taker_fee: Option<Decimal>,
     /// Probability that a market fill slips one tick (0..=1, default 0).
     #[serde(default)]
     pub prob_slippage: f64,
@@ -87,13 +96,16 @@ impl VenueSpec {
             leverage: None,
             maker_fee: None,
             taker_fee: None,
+            spot_maker_fee: None,
+            spot_taker_fee: None,
             prob_slippage: 0.0,
             seed: default_seed(),
             latency_ms: 0,
         }
     }
 
-    /// Effective (maker, taker) fee rates.
+    /// Effective (maker, taker) fee rates of the venue's own instruments (spot pairs on a
+    /// spot venue, perpetuals on a USD-M venue).
     #[must_use]
     pub fn fees(&self) -> (Decimal, Decimal) {
         let (m, t) = match self.kind {
@@ -103,19 +115,27 @@ impl VenueSpec {
         (self.maker_fee.unwrap_or(m), self.taker_fee.unwrap_or(t))
     }
 
+    /// Effective (maker, taker) fee rates of a spot pair on this venue.
+    #[must_use]
+    pub fn spot_fees(&self) -> (Decimal, Decimal) {
+        match self.kind {
+            VenueKind::Spot => self.fees(),
+            VenueKind::Usdm => (self.spot_maker_fee.unwrap_or(dec!(0.001)), self.spot_taker_fee.unwrap_or(dec!(0.001))),
+        }
+    }
+
     /// The instrument with this venue's fees.
     ///
     /// # Errors
     /// An instrument kind other than spot pair / perpetual.
     pub fn apply_fees(&self, inst: InstrumentAny) -> anyhow::Result<InstrumentAny> {
-        let (maker, taker) = self.fees();
         Ok(match inst {
             InstrumentAny::CurrencyPair(mut i) => {
-                i.maker_fee = maker;
-                i.taker_fee = taker;
+                (i.maker_fee, i.taker_fee) = self.spot_fees();
                 InstrumentAny::CurrencyPair(i)
             }
             InstrumentAny::CryptoPerpetual(mut i) => {
+                let (maker, taker) = self.fees();
                 anyhow::ensure!(self.kind == VenueKind::Usdm, "{} is a perpetual: venue kind must be usdm", i.id);
                 i.maker_fee = maker;
                 i.taker_fee = taker;

@@ -5,6 +5,7 @@ mod common;
 use std::{cell::RefCell, collections::BTreeMap, path::PathBuf, str::FromStr};
 
 use backtest::{
+    adapter::{Execution, OrderKind},
     alpha::{Alpha, Context, MarketEvent, Target},
     run::{Inputs, Registry, RunSpec, StrategySpec, run, run_inputs},
     venue::{VenueKind, VenueSpec},
@@ -84,20 +85,10 @@ fn tmp(name: &str) -> PathBuf {
 }
 
 fn spec(kind: VenueKind, instrument: &str, bar_type: &str, strategy: &str, params: toml::Value) -> RunSpec {
-    RunSpec {
-        catalog: PathBuf::from("unused"),
-        instruments: vec![instrument.into()],
-        bar_types: vec![bar_type.into()],
-        custom_types: vec![],
-        funding: true,
-        start: None,
-        end: None,
-        venue: VenueSpec::new(kind, BTreeMap::from([("USDT".to_string(), d("10000"))])),
-        rebalance_threshold: Decimal::ZERO,
-        reporting_currency: "USDT".into(),
-        strategy: StrategySpec { name: strategy.into(), params },
-        output: None,
-    }
+    let venue = VenueSpec::new(kind, BTreeMap::from([("USDT".to_string(), d("10000"))]));
+    let mut spec = RunSpec::new(vec![instrument.into()], venue, StrategySpec { name: strategy.into(), params });
+    spec.bar_types = vec![bar_type.into()];
+    spec
 }
 
 fn params(s: &str) -> toml::Value {
@@ -361,7 +352,13 @@ params = {{ instrument_id = "BTCUSDT-PERP.BINANCE", fraction = "0.5" }}
     let second = read();
     assert_eq!(
         first.keys().collect::<Vec<_>>(),
-        vec!["equity.csv", "fills.csv", "funding.csv", "result.json", "run.toml", "version.json"]
+        ["balances", "equity", "fills", "funding", "orders", "positions", "prices"]
+            .iter()
+            .flat_map(|t| [format!("{t}.csv"), format!("{t}.parquet")])
+            .chain(["result.json".into(), "run.toml".into(), "version.json".into()])
+            .collect::<std::collections::BTreeSet<String>>()
+            .iter()
+            .collect::<Vec<_>>()
     );
     assert_eq!(first, second);
     assert_eq!(r1, r2);
@@ -371,4 +368,124 @@ params = {{ instrument_id = "BTCUSDT-PERP.BINANCE", fraction = "0.5" }}
     let pays: Vec<Decimal> = r1.funding.iter().map(|e| e.payment).collect();
     // −0.083 × 60059 × 0.0001; −0.083 × 60119 × −0.00005; −0.083 × 60179 × 0.0003
     assert_eq!(pays, vec![d("-0.49848970"), d("0.249493850"), d("-1.498457100")]);
+}
+
+/// Falling bars: close = 60000.25 − i, open = close + 0.5, high = close + 1, low = close − 1.5.
+fn falling_bars() -> Vec<Data> {
+    let bt = BarType::from(SPOT_BT);
+    let px = |x: Decimal| Price::from_decimal_dp(x, 2).unwrap();
+    (0..N)
+        .map(|i| {
+            let c = d("60000.25") - Decimal::from(i);
+            let ts = UnixNanos::from(T0 + (i + 1) * M);
+            Data::Bar(Bar::new(
+                bt,
+                px(c + d("0.5")),
+                px(c + d("1")),
+                px(c - d("1.5")),
+                px(c),
+                Quantity::from("1.500000"),
+                ts,
+                ts,
+            ))
+        })
+        .collect()
+}
+
+#[test]
+fn limit_execution_rests_at_the_offset_price_and_pays_the_maker_fee() {
+    let mut s = spec(
+        VenueKind::Spot,
+        "BTCUSDT.BINANCE",
+        SPOT_BT,
+        "buy-and-hold",
+        params("instrument_id = \"BTCUSDT.BINANCE\"\nquantity = \"0.01\""),
+    );
+    s.venue.maker_fee = Some(d("0.0002"));
+    s.execution = Execution { order_type: OrderKind::Limit, limit_offset_bps: d("0.2") };
+    let inputs = Inputs { instruments: vec![spot()], streams: vec![falling_bars()], funding: vec![] };
+    let r = run_inputs(&s, inputs, &Registry::with_baselines()).unwrap();
+    // 60000.25 × (1 − 0.00002) = 59999.049995 → 59999.04 on the 0.01 tick (down for a buy).
+    assert_eq!(r.orders.len(), 1, "{:?}", r.orders);
+    let o = &r.orders[0];
+    assert_eq!(
+        (o.ts, o.action.as_str(), o.order_type.as_str(), o.limit_price),
+        (T0 + M, "submit", "LIMIT", Some(d("59999.04")))
+    );
+    assert_eq!(r.fills.len(), 1);
+    let f = &r.fills[0];
+    // The next bar trades through 59999.04: a maker fill at the limit price.
+    assert_eq!((f.ts, f.qty, f.price, f.liquidity.as_str()), (T0 + 2 * M, d("0.01"), d("59999.04"), "Maker"));
+    assert_eq!(f.commission, d("0.11999808")); // 599.9904 × 0.02 %
+}
+
+#[test]
+fn limit_orders_are_replaced_when_the_price_moves_and_never_fill_out_of_reach() {
+    // Rising bars whose lows never reach a limit 50 bps below the close: the order is
+    // re-priced every bar (cancel + submit) and nothing fills.
+    let mut s = spec(
+        VenueKind::Spot,
+        "BTCUSDT.BINANCE",
+        SPOT_BT,
+        "buy-and-hold",
+        params("instrument_id = \"BTCUSDT.BINANCE\"\nquantity = \"0.01\""),
+    );
+    s.execution = Execution { order_type: OrderKind::Limit, limit_offset_bps: d("50") };
+    let inputs = Inputs {
+        instruments: vec![spot()],
+        streams: vec![bars(SPOT_BT, d("60000.25"), 2, 6).into_iter().map(Data::Bar).collect()],
+        funding: vec![],
+    };
+    let r = run_inputs(&s, inputs, &Registry::with_baselines()).unwrap();
+    assert!(r.fills.is_empty());
+    let submits = r.orders.iter().filter(|o| o.action == "submit").count();
+    let cancels = r.orders.iter().filter(|o| o.action == "cancel").count();
+    assert_eq!((submits, cancels), (N as usize, N as usize - 1));
+}
+
+/// Long 0.01 spot, short 0.01 perp from the first event (a basis position).
+#[derive(Debug)]
+struct LongSpotShortPerp;
+
+impl Alpha for LongSpotShortPerp {
+    fn on_event(&mut self, _ev: &MarketEvent<'_>, _ctx: &Context) -> anyhow::Result<()> {
+        Ok(())
+    }
+    fn targets(&mut self, _ctx: &Context) -> anyhow::Result<Vec<Target>> {
+        Ok(vec![
+            Target { instrument_id: InstrumentId::from("BTCUSDT.BINANCE"), quantity: d("0.01") },
+            Target { instrument_id: InstrumentId::from("BTCUSDT-PERP.BINANCE"), quantity: d("-0.01") },
+        ])
+    }
+}
+
+#[test]
+fn spot_and_perp_in_one_run_pay_their_own_fees_and_funding() {
+    let mut reg = Registry::with_baselines();
+    reg.register("basis", |_| Ok(Box::new(LongSpotShortPerp)));
+    let mut s = spec(VenueKind::Usdm, "BTCUSDT.BINANCE", SPOT_BT, "basis", params(""));
+    s.instruments.push("BTCUSDT-PERP.BINANCE".into());
+    s.bar_types.push(PERP_BT.into());
+    let inputs = Inputs {
+        instruments: vec![spot(), perp()],
+        streams: vec![
+            bars(SPOT_BT, d("60000.25"), 2, 6).into_iter().map(Data::Bar).collect(),
+            bars(PERP_BT, d("60010"), 1, 3).into_iter().map(Data::Bar).collect(),
+        ],
+        funding: funding_rows(),
+    };
+    let r = run_inputs(&s, inputs, &reg).unwrap();
+    let fill = |id: &str| r.fills.iter().find(|f| f.instrument_id == id).unwrap().clone();
+    let (sf, pf) = (fill("BTCUSDT.BINANCE"), fill("BTCUSDT-PERP.BINANCE"));
+    assert_eq!(r.fills.len(), 2);
+    // spot keeps the spot taker fee on the USD-M account: 600.0025 × 0.1 %; perp 600.1 × 0.05 %
+    assert_eq!((sf.qty, sf.price, sf.commission), (d("0.01"), d("60000.25"), d("0.6000025")));
+    assert_eq!((pf.qty, pf.price, pf.commission), (d("-0.01"), d("60010"), d("0.300050")));
+    // funding only on the perp, received by the short: 0.01 × mark × rate
+    let pays: Vec<Decimal> = r.funding.iter().map(|e| e.payment).collect();
+    assert_eq!(pays, vec![d("0.0601005"), d("-0.0300645"), d("0.1809007500")]);
+    assert_eq!(r.positions.get("BTCUSDT.BINANCE"), Some(&d("0.01")));
+    assert_eq!(r.positions.get("BTCUSDT-PERP.BINANCE"), Some(&d("-0.01")));
+    // both legs gain/lose 199 × 0.01: equity ex funding = 10000 − fees
+    assert_eq!(r.equity.last().unwrap().equity_ex_funding, d("10000") - d("0.6000025") - d("0.30005"));
 }

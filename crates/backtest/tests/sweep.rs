@@ -159,10 +159,11 @@ fn grid_runs_identically_on_1_and_2_threads() {
     for (k, v) in &files1 {
         assert!(v == &files2[k], "{k} differs between 1 and 2 threads");
     }
-    // 8 variants: 6 ok (6 folders × 6 files) + 2 failed (period 0), sweep files
+    // 8 variants: 6 ok (6 folders × 17 files: 7 tables as CSV + Parquet, result.json, run.toml,
+    // version.json) + 2 failed (period 0), sweep files
     assert_eq!(r1.ranking.len(), 8);
     assert_eq!(r1.failures(), 2);
-    assert_eq!(files1.len(), 6 * 6 + 3);
+    assert_eq!(files1.len(), 6 * 17 + 3);
     assert!(files1.contains_key("ranking.csv") && files1.contains_key("ranking.json"));
     // ranked by total_return descending, failures last by index
     let rets: Vec<f64> = r1.ranking.iter().filter_map(|o| o.stats.as_ref()).map(|s| s.total_return).collect();
@@ -231,4 +232,27 @@ fn sweep_file_errors_name_the_key() {
         .to_string();
     assert!(e.contains("unknown field `test_day`"), "{e}");
     let _ = Decimal::from_str("1");
+}
+
+#[test]
+fn dotted_grid_keys_set_run_keys_and_typos_are_refused() {
+    let out = PathBuf::from("x");
+    let grid = "[grid]\nqty = [\"0.01\", \"0.02\"]\n\"venue.taker_fee\" = [\"0.0005\", \"0.002\"]\n\"run.rebalance_threshold\" = [\"0.1\"]\n";
+    let spec = SweepSpec::from_toml(&sweep_toml(&out, grid)).unwrap();
+    let v = variants(&spec, None).unwrap();
+    assert_eq!(v.len(), 4);
+    let fees: Vec<String> = v.iter().map(|x| x.spec.venue.taker_fee.unwrap().to_string()).collect();
+    assert_eq!(fees, ["0.0005", "0.002", "0.0005", "0.002"]);
+    assert!(v.iter().all(|x| x.spec.rebalance_threshold == Decimal::from_str("0.1").unwrap()));
+    // dotted keys stay out of the strategy params; plain keys go in
+    let params = v[3].spec.strategy.params.as_table().unwrap();
+    assert_eq!(params.keys().collect::<Vec<_>>(), ["qty"]);
+    assert_eq!(params["qty"].as_str(), Some("0.02"));
+
+    let bad = SweepSpec::from_toml(&sweep_toml(&out, "[grid]\n\"venue.taker_fe\" = [\"0.1\"]\n")).unwrap();
+    let e = variants(&bad, None).unwrap_err().to_string();
+    assert!(e.starts_with("grid: ") && e.contains("taker_fe"), "{e}");
+    let bad = SweepSpec::from_toml(&sweep_toml(&out, "[grid]\n\"nope.x\" = [1]\n")).unwrap();
+    let e = variants(&bad, None).unwrap_err().to_string();
+    assert_eq!(e, "grid.nope.x: the base run has no table `nope`");
 }
