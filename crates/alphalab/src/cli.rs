@@ -123,13 +123,46 @@ struct BackfillCli {
 }
 
 #[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:\n  \
+    alphalab import ~/Downloads/data/spot/daily/klines/BTCUSDT/1m\n  \
+    alphalab import --from-url https://data.binance.vision --market usdm --symbols BTCUSDT \\\n    \
+    --data klines:1m,aggTrades,premiumIndexKlines:1m,fundingRate --from 2024-06-01 --to 2024-06-04")]
 struct ImportCli {
     /// Bulk files (.zip or .csv) or folders holding them.
-    #[arg(required = true)]
+    #[arg(required_unless_present = "from_url", conflicts_with = "from_url")]
     paths: Vec<PathBuf>,
-    /// Market of the files, overriding their folders (`spot`, `futures/um`).
+    /// Download instead from the site root of a data.binance.vision layout (https://data.binance.vision,
+    /// a mirror, or `alphalab sim --archive-dir`): every file of --symbols × --data × the days
+    /// (or months) overlapping [--from, --to). Checksums are verified before storing; files already
+    /// stored with the same checksum are not downloaded again; a missing file (404) is reported and
+    /// the others go on (exit code 1 if any file is missing or failed).
+    #[arg(long, value_name = "BASE", requires_all = ["market", "symbols", "data", "from", "to"])]
+    from_url: Option<String>,
+    /// Market: of the files, overriding their folders (`spot`, `futures/um`); with --from-url, the
+    /// market to download.
     #[arg(long, value_parser = ["spot", "usdm"])]
     market: Option<String>,
+    /// With --from-url: comma-separated symbols.
+    #[arg(long, value_delimiter = ',', requires = "from_url")]
+    symbols: Vec<String>,
+    /// With --from-url: archive kinds, comma-separated: klines:1m, aggTrades, trades, and (usdm)
+    /// markPriceKlines:1m, indexPriceKlines:1m, premiumIndexKlines:1m, bookTicker, fundingRate
+    /// (monthly files only), metrics (daily files only).
+    #[arg(long, value_delimiter = ',', requires = "from_url")]
+    data: Vec<String>,
+    /// With --from-url: start, YYYY-MM-DD, RFC 3339 or ms (UTC).
+    #[arg(long, requires = "from_url")]
+    from: Option<String>,
+    /// With --from-url: end (exclusive), YYYY-MM-DD, RFC 3339 or ms: --from 2024-06-01 --to
+    /// 2024-06-04 imports the days 06-01, 06-02 and 06-03.
+    #[arg(long, requires = "from_url")]
+    to: Option<String>,
+    /// With --from-url: monthly files instead of daily ones.
+    #[arg(long, requires = "from_url")]
+    monthly: bool,
+    /// With --from-url: files downloaded at once.
+    #[arg(long, default_value_t = 4)]
+    concurrency: usize,
     /// REST base URL for exchangeInfo when the raw archive has none for the market.
     #[arg(long)]
     base_url: Option<String>,
@@ -204,6 +237,10 @@ struct SimArgs {
     /// Market of the --replay files, overriding their folders (`spot`/`um` in the path).
     #[arg(long, value_parser = ["spot", "usdm"])]
     replay_market: Option<String>,
+    /// Serve DIR/data/** under /data/** like data.binance.vision (DIR is a mirror of the site
+    /// root), for `alphalab import --from-url`.
+    #[arg(long, value_name = "DIR")]
+    archive_dir: Option<PathBuf>,
     /// Log level.
     #[arg(long, env = "LOG_LEVEL", default_value = "INFO")]
     log_level: String,
@@ -238,6 +275,9 @@ impl SimArgs {
             .map(|m| if m == "usdm" { binance::Market::UsdM } else { binance::Market::Spot });
         for p in &self.replay {
             cfg.replay.push(sim::ReplayFile::infer(p, market)?);
+        }
+        if let Some(d) = &self.archive_dir {
+            cfg.archive_dir = Some(d.clone());
         }
         Ok(cfg)
     }
@@ -306,6 +346,31 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Import(a) => {
             let _log = logging::init("INFO")?;
             let market = a.market.as_deref().map(market_of);
+            if let (Some(archive_url), Some(market)) = (a.from_url, market) {
+                let kinds = a
+                    .data
+                    .iter()
+                    .map(|t| data::download::KindSpec::parse(market, t).map_err(anyhow::Error::msg))
+                    .collect::<anyhow::Result<Vec<_>>>()?;
+                let request = data::download::Request {
+                    market,
+                    symbols: a.symbols,
+                    kinds,
+                    from_ms: pipeline::parse_time("--from", a.from.as_deref().unwrap_or_default())?,
+                    to_ms: pipeline::parse_time("--to", a.to.as_deref().unwrap_or_default())?,
+                    monthly: a.monthly,
+                };
+                let args = pipeline::UrlImportArgs {
+                    archive_url,
+                    request,
+                    rest_url: a.base_url,
+                    data_root: a.paths_.data_root,
+                    catalog: a.paths_.catalog,
+                    concurrency: a.concurrency.max(1),
+                };
+                let report = pipeline::import_url(&args)?;
+                return Ok(exit_for(report.failures()));
+            }
             let n = pipeline::import(&a.paths, market, a.base_url, &a.paths_.data_root, &a.paths_.catalog)?;
             log::info!("import: {n} files into {}", a.paths_.catalog.display());
             Ok(ExitCode::SUCCESS)

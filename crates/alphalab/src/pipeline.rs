@@ -1,5 +1,5 @@
-//! The data pipeline jobs behind `alphalab backfill`, `import` and `catalog`: thin
-//! orchestration of the `data` crate with progress bars and a summary in the log.
+//! The data pipeline jobs behind `alphalab backfill`, `import` (local files or `--from-url`) and
+//! `catalog`: thin orchestration of the `data` crate with progress bars and a summary in the log.
 
 use std::{path::PathBuf, time::Duration};
 
@@ -12,6 +12,7 @@ use data::{
     backfill::{self, Gap, Job},
     catalog::Catalog,
     dataset::Spec,
+    download::Fetched,
     raw::RawStore,
 };
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -186,6 +187,28 @@ fn ensure_exchange_info(store: &RawStore, market: Market, base_url: Option<&str>
     Ok(())
 }
 
+/// Writes one imported bulk file into the catalog: its instrument (exchangeInfo fetched from
+/// `base_url` if the raw archive has none), then its converted batches. Returns the new rows.
+fn write_imported(
+    store: &RawStore,
+    cat: &mut Catalog,
+    f: &data::import::ImportedFile,
+    base_url: Option<&str>,
+) -> anyhow::Result<usize> {
+    ensure_exchange_info(store, f.name.market, base_url)?;
+    let instrument = data::instruments::load_instrument(store, f.name.market, &f.name.symbol, None)?;
+    let batches = data::import::convert_archive_file(&f.stored, &instrument)?;
+    cat.write(data::batch::Batch::Instruments(vec![instrument]))?;
+    let mut written = 0;
+    for batch in batches {
+        let n = batch.len();
+        let r = cat.write(batch)?;
+        log::info!("import {}: {n} rows ({} new)", f.source.display(), r.written);
+        written += r.written;
+    }
+    Ok(written)
+}
+
 /// `alphalab import`: bulk files into the raw archive (checksums verified), then into the catalog.
 ///
 /// # Errors
@@ -208,16 +231,121 @@ pub fn import(
     }
     let mut cat = Catalog::open(catalog)?;
     for f in &files {
-        ensure_exchange_info(&store, f.name.market, base_url.as_deref())?;
-        let instrument = data::instruments::load_instrument(&store, f.name.market, &f.name.symbol, None)?;
-        cat.write(data::batch::Batch::Instruments(vec![instrument]))?;
-        for batch in convert_archived(&store, &f.stored)? {
-            let n = batch.len();
-            let r = cat.write(batch)?;
-            log::info!("import {}: {n} rows ({} new)", f.source.display(), r.written);
-        }
+        write_imported(&store, &mut cat, f, base_url.as_deref())?;
     }
     Ok(files.len())
+}
+
+/// What `alphalab import --from-url` was asked for.
+#[derive(Debug, Clone)]
+pub struct UrlImportArgs {
+    /// Site root of a data.binance.vision layout (the real site, a mirror, the simulator).
+    pub archive_url: String,
+    pub request: data::download::Request,
+    /// REST base for exchangeInfo when the raw archive has none for the market.
+    pub rest_url: Option<String>,
+    pub data_root: PathBuf,
+    pub catalog: PathBuf,
+    /// Files downloaded at once.
+    pub concurrency: usize,
+}
+
+/// Per-file outcome of `alphalab import --from-url`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UrlImportReport {
+    /// Files named by the request.
+    pub planned: usize,
+    /// Downloaded, verified and stored.
+    pub downloaded: usize,
+    /// Already in the raw archive with the same checksum: not downloaded again.
+    pub already_stored: usize,
+    /// URLs answered 404.
+    pub missing: Vec<String>,
+    /// One message per file that failed to download, verify, store or convert, naming its URL.
+    pub failed: Vec<String>,
+    /// New catalog rows.
+    pub rows_written: usize,
+}
+
+impl UrlImportReport {
+    /// Missing and failed files: the command's exit code is non-zero unless this is 0.
+    #[must_use]
+    pub fn failures(&self) -> usize {
+        self.missing.len() + self.failed.len()
+    }
+}
+
+/// `alphalab import --from-url`: downloads every file of the request into the raw archive
+/// ([`data::download`]: checksum verified before storing, already stored files skipped), then
+/// converts each stored file into the catalog exactly as a local import. A file that is missing
+/// (404) or fails is reported and the others go on.
+///
+/// # Errors
+/// An invalid request (empty range, bad symbol), the HTTP client or runtime cannot be built,
+/// or the catalog cannot be opened. Per-file problems are in the report instead.
+pub fn import_url(args: &UrlImportArgs) -> anyhow::Result<UrlImportReport> {
+    let names = data::download::plan(&args.request).map_err(anyhow::Error::msg)?;
+    let store = RawStore::new(&args.data_root);
+    let client = binance::archive::ArchiveClient::new(Duration::from_secs(30), 3)?;
+    let mut report = UrlImportReport { planned: names.len(), ..UrlImportReport::default() };
+    let bar = progress(names.len() as u64, "download");
+    bar.set_style(
+        ProgressStyle::with_template("{msg:>28} [{bar:30}] {human_pos}/{human_len} files ETA {eta}")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let base = args.archive_url.trim_end_matches('/');
+    let results = rt.block_on(data::download::fetch_all(&client, &store, base, &names, args.concurrency, &|| {
+        bar.inc(1);
+    }));
+    drop(rt);
+    bar.finish_and_clear();
+    let mut files = Vec::new();
+    for (name, r) in names.iter().zip(results) {
+        let url = name.url(base);
+        match r {
+            Ok(Fetched::Stored(f)) => {
+                log::info!("import {url}: downloaded, checksum verified, {} bytes", f.bytes);
+                report.downloaded += 1;
+                files.push(f);
+            }
+            Ok(Fetched::AlreadyStored(f)) => {
+                log::info!("import {url}: already in the raw archive with this checksum, not downloaded");
+                report.already_stored += 1;
+                files.push(f);
+            }
+            Ok(Fetched::Missing) => {
+                log::warn!("import {url}: not found (404); Binance has days without files");
+                report.missing.push(url);
+            }
+            Err(e) => {
+                log::error!("import: {e}");
+                report.failed.push(e.to_string());
+            }
+        }
+    }
+    let mut cat = Catalog::open(&args.catalog)?;
+    for f in &files {
+        match write_imported(&store, &mut cat, f, args.rest_url.as_deref()) {
+            Ok(n) => report.rows_written += n,
+            Err(e) => {
+                let msg = format!("{}: {e:#}", f.source.display());
+                log::error!("import {msg}");
+                report.failed.push(msg);
+            }
+        }
+    }
+    log::info!(
+        "import from {base}: {} files planned, {} downloaded, {} already stored, {} missing, {} failed, {} new rows",
+        report.planned,
+        report.downloaded,
+        report.already_stored,
+        report.missing.len(),
+        report.failed.len(),
+        report.rows_written
+    );
+    Ok(report)
 }
 
 /// `alphalab catalog ls`: prints the listing table.

@@ -1,5 +1,6 @@
-//! data.binance.vision bulk archives: file naming, reading, checksums and CSV framing, shared
-//! by the simulator's replay (`sim`) and the import pipeline (`data`).
+//! data.binance.vision bulk archives: file naming, URLs and downloading ([`ArchiveClient`]),
+//! reading, checksums and CSV framing, shared by the simulator's replay (`sim`) and the import
+//! pipeline (`data`).
 //!
 //! # Layout (data.binance.vision)
 //!
@@ -38,6 +39,7 @@ use std::{
     fmt,
     io::{Cursor, Read},
     path::{Path, PathBuf},
+    time::Duration,
 };
 
 use sha2::{Digest, Sha256};
@@ -570,6 +572,84 @@ pub const fn ts_to_ms_lenient(raw: u64) -> Result<u64, TsError> {
     if raw < MS_MIN { Ok(raw) } else { ts_to_ms(raw) }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Download (data.binance.vision, or a mirror such as the simulator's archive tree)
+// ---------------------------------------------------------------------------------------------
+
+/// The public bulk-archive site.
+pub const ARCHIVE_BASE_URL: &str = "https://data.binance.vision";
+
+impl ArchiveName {
+    /// `<base>/<rel_path>` with `/` separators, e.g.
+    /// `https://data.binance.vision/data/spot/daily/klines/BTCUSDT/1m/BTCUSDT-1m-2024-01-01.zip`.
+    #[must_use]
+    pub fn url(&self, base: &str) -> String {
+        let rel: Vec<String> =
+            self.rel_path().components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
+        format!("{}/{}", base.trim_end_matches('/'), rel.join("/"))
+    }
+}
+
+/// Downloads bulk-archive files as exact bytes over the workspace's reqwest stack.
+///
+/// data.binance.vision is a static file host with no request weights, so there is no limiter
+/// here. A 404 is an answer, not an error ([`ArchiveClient::get`] returns `None`): Binance has
+/// days without files. Timeouts, transport errors and 5xx are retried with exponential backoff.
+/// The timeout bounds connecting and each wait for body bytes, not the whole transfer, so large
+/// monthly files are not cut off.
+#[derive(Debug, Clone)]
+pub struct ArchiveClient {
+    http: reqwest::Client,
+    max_retries: u32,
+    backoff: Duration,
+}
+
+impl ArchiveClient {
+    /// A client with `timeout` per connect and per read, retrying `max_retries` times.
+    ///
+    /// # Errors
+    /// The HTTP client cannot be built (TLS backend), named as `<http client>: ...`.
+    pub fn new(timeout: Duration, max_retries: u32) -> Result<Self, ArchiveError> {
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("alphalab/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(timeout)
+            .read_timeout(timeout)
+            .build()
+            .map_err(|e| ArchiveError::file("<http client>", e.to_string()))?;
+        Ok(Self { http, max_retries, backoff: Duration::from_millis(250) })
+    }
+
+    /// GETs `url`: `Some(body)` on 2xx, `None` on 404.
+    ///
+    /// # Errors
+    /// Naming `url`: another 4xx status at once, or a 5xx / timeout / transport error after the
+    /// retries (`url: HTTP 503 after 4 attempts`, `url: request failed after 4 attempts: ...`).
+    pub async fn get(&self, url: &str) -> Result<Option<bytes::Bytes>, ArchiveError> {
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            let failure = match self.http.get(url).send().await {
+                Ok(resp) => match resp.status().as_u16() {
+                    200..=299 => match resp.bytes().await {
+                        Ok(b) => return Ok(Some(b)),
+                        Err(e) => format!("reading the body failed: {}", e.without_url()),
+                    },
+                    404 => return Ok(None),
+                    s @ 500..=599 => format!("HTTP {s}"),
+                    s => return Err(ArchiveError::file(url, format!("HTTP {s}"))),
+                },
+                Err(e) => format!("request failed: {}", e.without_url()),
+            };
+            if attempt > self.max_retries {
+                return Err(ArchiveError::file(url, format!("{failure} after {attempt} attempts")));
+            }
+            let pause = self.backoff.saturating_mul(1 << (attempt - 1).min(6));
+            log::warn!("{url}: {failure}; retry {attempt}/{} in {pause:?}", self.max_retries);
+            tokio::time::sleep(pause).await;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::io::Write;
@@ -601,6 +681,14 @@ mod tests {
             let under = format!("/somewhere/raw/archive/{rel}");
             assert_eq!(name(&under, None).unwrap(), n);
         }
+    }
+
+    #[test]
+    fn urls_use_slashes_and_trim_the_base() {
+        let n = name("data/futures/um/daily/premiumIndexKlines/BTCUSDT/1m/BTCUSDT-1m-2024-01-01.zip", None).unwrap();
+        let want = "http://127.0.0.1:9/data/futures/um/daily/premiumIndexKlines/BTCUSDT/1m/BTCUSDT-1m-2024-01-01.zip";
+        assert_eq!(n.url("http://127.0.0.1:9/"), want);
+        assert_eq!(n.url("http://127.0.0.1:9"), want);
     }
 
     #[test]

@@ -8,8 +8,8 @@
 //!   [`crate::parse`], checked to ascend by `ts_init`.
 //!
 //! File naming, zip reading, checksums and CSV framing are [`binance::archive`]'s (shared with
-//! the simulator's replay). Not in scope here: downloading from a base URL (data.binance.vision
-//! or a mirror); only local files are imported.
+//! the simulator's replay). Downloading from a base URL (data.binance.vision or a mirror) is
+//! [`crate::download`]'s; it stores into the same raw archive, and conversion is this module's.
 
 use std::path::{Path, PathBuf};
 
@@ -32,7 +32,7 @@ use crate::{
         instrument::instrument_id,
         kline::{KlineRow, bar_type, parse_kline},
         metrics::parse_metrics_csv,
-        prices::{MARK_INDEX_PRECISION, parse_index_price_kline, parse_mark_price_kline},
+        prices::{MARK_INDEX_PRECISION, parse_index_price_kline, parse_mark_price_kline, parse_premium_index_kline},
         quote::parse_book_ticker_csv,
         trade::{parse_agg_trade_csv, parse_trade_csv},
     },
@@ -49,9 +49,6 @@ pub enum ImportError {
     /// A row that does not convert; its origin is `path:line`.
     #[error(transparent)]
     Parse(#[from] ParseError),
-    /// A kind this converter does not handle yet.
-    #[error("{}: {kind} archives cannot be converted yet: {reason}", path.display())]
-    Unsupported { path: PathBuf, kind: ArchiveKind, reason: &'static str },
     /// Reading a source file or folder.
     #[error("{}: {source}", path.display())]
     Io {
@@ -247,6 +244,7 @@ fn instrument_market(instrument: &InstrumentAny) -> Option<Market> {
 /// | -- | -- |
 /// | `klines` | `Bars` (`LAST`, stamped at the close) |
 /// | `markPriceKlines` / `indexPriceKlines` | `MarkPrices` / `IndexPrices` (the close, 8 decimals) |
+/// | `premiumIndexKlines` | `Bars` of `<perpetual>-PREMIUM.BINANCE` (OHLC, 8 decimals; see [`parse_premium_index_kline`]) |
 /// | `aggTrades`, `trades` | `Trades` |
 /// | `bookTicker` | `Quotes` |
 /// | `fundingRate` | `Funding` |
@@ -260,8 +258,7 @@ fn instrument_market(instrument: &InstrumentAny) -> Option<Market> {
 /// # Errors
 /// [`ImportError::Archive`] for the name, a corrupt zip (naming the file), a wrong market or
 /// symbol, or a timestamp out of order (naming file and line); [`ImportError::Parse`] for a
-/// row that does not convert, including a wrong column count (origin `file:line`);
-/// [`ImportError::Unsupported`] for `premiumIndexKlines`.
+/// row that does not convert, including a wrong column count (origin `file:line`).
 pub fn convert_archive_file(path: &Path, instrument: &InstrumentAny) -> Result<Vec<Batch>, ImportError> {
     let id = instrument.id();
     let market = instrument_market(instrument).ok_or_else(|| {
@@ -271,13 +268,6 @@ pub fn convert_archive_file(path: &Path, instrument: &InstrumentAny) -> Result<V
     if name.market != market || name.symbol != instrument.raw_symbol().as_str() {
         let msg = format!("the file holds {} {} data, the instrument is {id}", name.market, name.symbol);
         return Err(ArchiveError::file(path, msg).into());
-    }
-    if name.kind == ArchiveKind::PremiumIndexKlines {
-        return Err(ImportError::Unsupported {
-            path: path.to_path_buf(),
-            kind: name.kind,
-            reason: "nautilus 0.57 has no premium index type",
-        });
     }
     let text = archive::read_text(path)?;
     let (pp, sp) = (instrument.price_precision(), instrument.size_precision());
@@ -303,7 +293,9 @@ pub fn convert_archive_file(path: &Path, instrument: &InstrumentAny) -> Result<V
         }
         ArchiveKind::FundingRate => vec![Batch::Funding(rows(path, &text, true, |l| parse_funding_rate_csv(l, id))?)],
         ArchiveKind::Metrics => metrics(path, &text, instrument)?,
-        ArchiveKind::PremiumIndexKlines => unreachable!("refused above"),
+        ArchiveKind::PremiumIndexKlines => vec![Batch::Bars(rows(path, &text, true, |l| {
+            parse_premium_index_kline(&KlineRow::from_csv(l)?, id, interval)
+        })?)],
     })
 }
 

@@ -16,6 +16,7 @@ pub mod catalog;
 pub mod convert;
 pub mod custom;
 pub mod dataset;
+pub mod download;
 pub mod error;
 pub mod import;
 pub mod instruments;

@@ -227,24 +227,21 @@ fn wrong_column_count_and_out_of_order_rows_name_file_and_line() {
 }
 
 #[test]
-fn wrong_instrument_and_premium_index_are_refused() {
+fn wrong_instrument_is_refused_and_premium_index_klines_become_premium_bars() {
     let dir = common::fresh_dir("import-refused");
     let p = write(&dir.join("um/BTCUSDT-aggTrades-2024-01-01.csv"), b"1,42000.1,0.5,1,1,1704067200001,true\n");
     assert_eq!(
         convert_archive_file(&p, &adabtc()).unwrap_err().to_string(),
         format!("{}: the file holds usdm BTCUSDT data, the instrument is ADABTC.BINANCE", p.display())
     );
-    let rel = "data/futures/um/daily/premiumIndexKlines/BTCUSDT/1m/BTCUSDT-1m-2024-01-01.zip";
-    let (p, _) = archive_zip(&dir, rel, "");
-    let err = convert_archive_file(&p, &btcusdt_perp()).unwrap_err();
-    assert!(matches!(err, ImportError::Unsupported { .. }));
-    assert_eq!(
-        err.to_string(),
-        format!(
-            "{}: premiumIndexKlines archives cannot be converted yet: nautilus 0.57 has no premium index type",
-            p.display()
-        )
-    );
+    // Row: the example of Binance's "Premium index Kline Data" docs.
+    let rel = "data/futures/um/daily/premiumIndexKlines/BTCUSDT/1m/BTCUSDT-1m-2023-08-09.zip";
+    let row = "1691603820000,-0.00042931,-0.00023641,-0.00059406,-0.00043659,0,1691603879999,0,12,0,0,0\n";
+    let (p, _) = archive_zip(&dir, rel, row);
+    let premium = bars(convert_archive_file(&p, &btcusdt_perp()).unwrap());
+    assert_eq!(premium.len(), 1);
+    assert_eq!(premium[0].bar_type, BarType::from("BTCUSDT-PERP-PREMIUM.BINANCE-1-MINUTE-LAST-EXTERNAL"));
+    assert_eq!((premium[0].low, premium[0].close), (Price::from("-0.00059406"), Price::from("-0.00043659")));
 }
 
 fn ns(ms: u64) -> UnixNanos {

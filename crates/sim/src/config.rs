@@ -1,6 +1,6 @@
 //! Simulator settings, loadable from TOML (unknown keys rejected) and overridable by flags.
 
-use std::net::SocketAddr;
+use std::{net::SocketAddr, path::PathBuf};
 
 use serde::{Deserialize, Serialize};
 
@@ -23,6 +23,10 @@ pub struct SimConfig {
     /// Archive files served instead of the model (`[[replay]]` tables).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub replay: Vec<ReplayFile>,
+    /// A local mirror of the data.binance.vision site root, served under `/data/...`
+    /// ([`crate::archive_tree`]); `None` serves no archive files.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub archive_dir: Option<PathBuf>,
 }
 
 impl Default for SimConfig {
@@ -35,6 +39,7 @@ impl Default for SimConfig {
             faults: FaultConfig::default(),
             ws: WsConfig::default(),
             replay: Vec::new(),
+            archive_dir: None,
         }
     }
 }

@@ -3,6 +3,7 @@
 //! [`spawn`] starts it in-process on an ephemeral loopback port (tests, demo, benchmarks);
 //! [`router`] gives the bare axum app. Every route comes from `binance::ENDPOINTS`.
 
+pub mod archive_tree;
 pub mod config;
 pub mod events;
 pub mod fault;

@@ -13,7 +13,7 @@ use axum::{Router, routing::get};
 use binance::{ENDPOINTS, Endpoint, Market};
 use tokio::{sync::oneshot, task::JoinHandle};
 
-use crate::{config::SimConfig, fault::Faults, limits::Limits, model::Model, replay::Replay, rest, ws};
+use crate::{archive_tree, config::SimConfig, fault::Faults, limits::Limits, model::Model, replay::Replay, rest, ws};
 
 /// Request counters, for tests and benchmarks.
 #[derive(Debug)]
@@ -125,7 +125,8 @@ impl AppState {
 }
 
 /// The simulator's routes: every table row, plus the WebSocket endpoints of both markets
-/// (`/ws`, `/stream` for spot; `/fstream/ws`, `/fstream/stream` for USD-M).
+/// (`/ws`, `/stream` for spot; `/fstream/ws`, `/fstream/stream` for USD-M), plus `/data/**`
+/// when `archive_dir` is set ([`crate::archive_tree`]).
 pub fn router(state: Arc<AppState>) -> Router {
     let mut r = Router::new();
     for ep in ENDPOINTS {
@@ -137,7 +138,12 @@ pub fn router(state: Arc<AppState>) -> Router {
             .route(&format!("{prefix}/ws/{{*streams}}"), get(move |s, q, u| ws::raw(market, s, q, u)))
             .route(&format!("{prefix}/stream"), get(move |s, q, u| ws::combined(market, s, q, u)));
     }
-    r.with_state(state)
+    let archive_dir = state.cfg.archive_dir.clone();
+    let r = r.with_state(state);
+    match archive_dir {
+        Some(dir) => r.merge(archive_tree::router(dir)),
+        None => r,
+    }
 }
 
 /// A running simulator.

@@ -1,23 +1,27 @@
-//! Mark and index prices (USD-M) → [`MarkPriceUpdate`] / [`IndexPriceUpdate`].
+//! Mark and index prices (USD-M) → [`MarkPriceUpdate`] / [`IndexPriceUpdate`], and premium
+//! index klines → [`Bar`]s of a synthetic instrument id.
 //!
 //! - Mark/index price **klines**: the value is the kline CLOSE, stamped like bars at
 //!   `open_time + interval` (= close time + 1 ms): the close is known only then.
 //! - `premiumIndex` REST object: mark and index price at its `time` (`ts_event = ts_init`).
+//! - Premium index **klines**: full OHLC bars of [`premium_index_id`] (see
+//!   [`parse_premium_index_kline`] for why bars on their own id).
 //!
 //! Precision: Binance publishes mark and index prices with more decimals than the tick size
 //! (index `"11781.80495970"` on a 0.10 tick), so these take their own `precision` argument;
 //! [`MARK_INDEX_PRECISION`] (8, Binance's wire precision) keeps every value exact.
 
 use nautilus_model::{
-    data::{IndexPriceUpdate, MarkPriceUpdate},
-    identifiers::InstrumentId,
+    data::{Bar, IndexPriceUpdate, MarkPriceUpdate},
+    enums::PriceType,
+    identifiers::{InstrumentId, Symbol},
 };
 use serde_json::Value;
 
 use super::{
     get_str, get_u64,
     instrument::check_symbol,
-    kline::{KlineRow, interval_ns},
+    kline::{KlineRow, bar_type, interval_ns, parse_kline},
     parse_price,
     time::{NANOS_PER_MS, scaled},
 };
@@ -54,6 +58,45 @@ pub fn parse_index_price_kline(
 ) -> Result<IndexPriceUpdate> {
     let ts = row.known_at(interval_ns(interval)?)?;
     Ok(IndexPriceUpdate::new(instrument_id, parse_price(row.close, "close", precision)?, ts, ts))
+}
+
+/// Appended to a perpetual's symbol to name its premium index: see [`premium_index_id`].
+pub const PREMIUM_INDEX_SUFFIX: &str = "-PREMIUM";
+
+/// The id premium-index bars are stored under: `BTCUSDT-PERP.BINANCE` →
+/// `BTCUSDT-PERP-PREMIUM.BINANCE` (same venue, the perpetual's symbol + [`PREMIUM_INDEX_SUFFIX`]).
+#[must_use]
+pub fn premium_index_id(perpetual: InstrumentId) -> InstrumentId {
+    InstrumentId::new(Symbol::new(format!("{}{PREMIUM_INDEX_SUFFIX}", perpetual.symbol)), perpetual.venue)
+}
+
+/// A `premiumIndexKlines` row (USD-M archive or `/fapi/v1/premiumIndexKlines`) → a [`Bar`] of
+/// bar type `<premium_index_id(perpetual)>-<interval>-LAST-EXTERNAL`, prices at
+/// [`MARK_INDEX_PRECISION`] (8, the wire precision: values such as `"-0.00042931"`), volume 0
+/// (the column is always `"0"`), stamped at its close like every kline
+/// (`ts_event = ts_init = open_time + interval`).
+///
+/// Why bars on a synthetic id:
+/// - The premium index is a full OHLC series, and [`Bar`] keeps all four values as exact
+///   fixed-point prices (negative values are valid `Price`s). nautilus 0.57 has no premium type,
+///   [`MarkPriceUpdate`] / [`IndexPriceUpdate`] hold one value and mean something else, and a
+///   custom data type would store `f64` (all the custom-data macro encodes), losing exactness.
+/// - It cannot share the perpetual's bar types: `BTCUSDT-PERP.BINANCE-1-MINUTE-LAST-EXTERNAL`
+///   already holds the trade klines and [`PriceType`] has no premium/index variant, so a bar type
+///   on the perpetual's own id would collide or mislabel the series.
+/// - Bars are first-class in the catalog (`query_typed_data::<Bar>`, `catalog ls` with gap
+///   detection, pyarrow-readable files) and in strategies (bar subscriptions, indicators).
+///
+/// A backtest that feeds these bars to an engine validating data against its instruments must
+/// add an instrument with this id (or skip that validation); the premium is not tradable.
+///
+/// # Errors
+/// As [`parse_kline`]: a bad decimal or more than 8 decimals, OHLC out of order, a close time
+/// not matching `interval`, [`ParseError::UnsupportedInterval`](crate::ParseError::UnsupportedInterval)
+/// for `1M`/`1mo`.
+pub fn parse_premium_index_kline(row: &KlineRow<'_>, perpetual: InstrumentId, interval: &str) -> Result<Bar> {
+    let bt = bar_type(premium_index_id(perpetual), interval, PriceType::Last)?;
+    parse_kline(row, bt, MARK_INDEX_PRECISION, 0)
 }
 
 /// A `premiumIndex` object `{symbol, markPrice, indexPrice, ..., time}` → mark and index price at
@@ -123,6 +166,36 @@ mod tests {
     fn bad_interval(#[case] interval: &str, #[case] want: ParseError) {
         let v = json!([1591256460000u64, "1", "1", "1", "1", "0", 1591256519999u64, "0", 60, "0", "0", "0"]);
         assert_eq!(parse_mark_price_kline(&KlineRow::from_json(&v).unwrap(), id(), interval, 8), Err(want));
+    }
+
+    /// The example row of Binance's "Premium index Kline Data" docs (`GET /fapi/v1/premiumIndexKlines`),
+    /// the archive's column order.
+    #[test]
+    fn premium_index_kline_is_a_bar_of_the_premium_id() {
+        let row = "1691603820000,-0.00042931,-0.00023641,-0.00059406,-0.00043659,0,1691603879999,0,12,0,0,0";
+        let bar = parse_premium_index_kline(&KlineRow::from_csv(row).unwrap(), id(), "1m").unwrap();
+        assert_eq!(bar.bar_type.to_string(), "BTCUSDT-PERP-PREMIUM.BINANCE-1-MINUTE-LAST-EXTERNAL");
+        assert_eq!(
+            (bar.open, bar.high, bar.low, bar.close),
+            (
+                Price::from("-0.00042931"),
+                Price::from("-0.00023641"),
+                Price::from("-0.00059406"),
+                Price::from("-0.00043659")
+            )
+        );
+        assert_eq!(bar.volume.raw, 0);
+        assert_eq!((bar.ts_event, bar.ts_init), (UnixNanos::from(1_691_603_880_000_000_000), bar.ts_event));
+        let finer = "1691603820000,-0.000429311,-0.0002,-0.0006,-0.0004,0,1691603879999,0,12,0,0,0";
+        assert_eq!(
+            parse_premium_index_kline(&KlineRow::from_csv(finer).unwrap(), id(), "1m"),
+            Err(ParseError::PrecisionLoss {
+                origin: String::new(),
+                field: "open",
+                value: "-0.000429311".into(),
+                precision: 8
+            })
+        );
     }
 
     #[test]
