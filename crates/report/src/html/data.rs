@@ -1,0 +1,295 @@
+//! Reading a run folder into plain series (`f64` for plotting; exact decimals stay text), and
+//! the pure series maths of the reports: monthly returns, drawdown, step functions and
+//! downsampling.
+
+use std::{collections::BTreeMap, path::Path};
+
+use anyhow::{Context, Result, bail};
+use chrono::Datelike;
+use serde_json::{Map, Value, value::RawValue};
+
+/// A time series point: `(ts in ns since the epoch, value)`.
+pub type Point = (i64, f64);
+
+/// One row of `fills.csv`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FillRow {
+    pub ts: i64,
+    pub instrument_id: String,
+    pub side: String,
+    /// Signed quantity (positive buy).
+    pub qty: f64,
+    pub price: f64,
+    pub commission: f64,
+    pub commission_currency: String,
+    pub position_after: f64,
+}
+
+/// One row of `equity.csv`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EquityRow {
+    pub ts: i64,
+    pub equity_ex_funding: f64,
+    /// Cumulative funding received (negative = paid).
+    pub funding: f64,
+    pub equity: f64,
+    pub gross_exposure: f64,
+}
+
+/// One row of `funding.csv`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FundingRow {
+    pub ts: i64,
+    pub instrument_id: String,
+    pub payment: f64,
+    /// Running sum of payments received (all instruments).
+    pub cumulative: f64,
+}
+
+/// Everything a run report shows, read from a run folder.
+#[derive(Debug, Clone, Default)]
+pub struct RunData {
+    /// `stats` of `result.json`, in file order (decimals as strings).
+    pub stats: Map<String, Value>,
+    /// Scalar top-level fields of `result.json` (`version`, `iterations`, ...) and the lengths of
+    /// its `skips` / `rejections` lists.
+    pub summary: Vec<(String, String)>,
+    pub run_toml: String,
+    pub version: String,
+    pub fills: Vec<FillRow>,
+    pub equity: Vec<EquityRow>,
+    pub funding: Vec<FundingRow>,
+    /// `prices.csv` per instrument (empty when the file is absent).
+    pub prices: BTreeMap<String, Vec<Point>>,
+}
+
+impl RunData {
+    /// Reads the run folder `dir`; `prices.csv` and `version.json` are optional.
+    ///
+    /// # Errors
+    /// A missing or malformed `result.json`, `equity.csv`, `fills.csv` or `funding.csv`, naming
+    /// the file (and line).
+    pub fn load(dir: &Path) -> Result<Self> {
+        let path = dir.join("result.json");
+        let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        // Only the top level is parsed into values: the fills and equity arrays of result.json
+        // are read from the CSV files, so their raw JSON is skipped.
+        let top: BTreeMap<String, &RawValue> =
+            serde_json::from_str(&text).with_context(|| format!("{} is not a JSON object", path.display()))?;
+        let stats = match top.get("stats") {
+            Some(raw) => serde_json::from_str(raw.get()).with_context(|| format!("{}: stats", path.display()))?,
+            None => bail!("{}: no stats", path.display()),
+        };
+        let mut summary = Vec::new();
+        for key in ["iterations", "total_orders", "total_positions", "skips", "rejections"] {
+            let Some(raw) = top.get(key) else { continue };
+            let text = match serde_json::from_str::<Vec<&RawValue>>(raw.get()) {
+                Ok(list) => list.len().to_string(),
+                Err(_) => raw.get().to_string(),
+            };
+            summary.push((key.to_string(), text));
+        }
+        let run_toml = std::fs::read_to_string(dir.join("run.toml")).unwrap_or_default();
+        let version = std::fs::read_to_string(dir.join("version.json"))
+            .ok()
+            .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+            .and_then(|v| v.get("version").and_then(Value::as_str).map(str::to_string))
+            .or_else(|| top.get("version").and_then(|r| serde_json::from_str::<String>(r.get()).ok()))
+            .unwrap_or_default();
+        let fills = read_csv(
+            &dir.join("fills.csv"),
+            &["ts", "instrument_id", "side", "qty", "price", "commission", "commission_currency", "position_after"],
+            |f| {
+                Ok(FillRow {
+                    ts: int(f[0])?,
+                    instrument_id: f[1].to_string(),
+                    side: f[2].to_string(),
+                    qty: num(f[3])?,
+                    price: num(f[4])?,
+                    commission: num(f[5])?,
+                    commission_currency: f[6].to_string(),
+                    position_after: num(f[7])?,
+                })
+            },
+        )?;
+        let equity = read_csv(
+            &dir.join("equity.csv"),
+            &["ts", "equity_ex_funding", "funding", "equity", "gross_exposure"],
+            |f| {
+                Ok(EquityRow {
+                    ts: int(f[0])?,
+                    equity_ex_funding: num(f[1])?,
+                    funding: num(f[2])?,
+                    equity: num(f[3])?,
+                    gross_exposure: num(f[4])?,
+                })
+            },
+        )?;
+        let funding = read_csv(&dir.join("funding.csv"), &["ts", "instrument_id", "payment", "cumulative"], |f| {
+            Ok(FundingRow {
+                ts: int(f[0])?,
+                instrument_id: f[1].to_string(),
+                payment: num(f[2])?,
+                cumulative: num(f[3])?,
+            })
+        })?;
+        let mut prices: BTreeMap<String, Vec<Point>> = BTreeMap::new();
+        let prices_path = dir.join("prices.csv");
+        if prices_path.exists() {
+            for (id, p) in read_csv(&prices_path, &["ts", "instrument_id", "price"], |f| {
+                Ok((f[1].to_string(), (int(f[0])?, num(f[2])?)))
+            })? {
+                prices.entry(id).or_default().push(p);
+            }
+            for series in prices.values_mut() {
+                series.sort_by_key(|p| p.0);
+            }
+        }
+        Ok(Self { stats, summary, run_toml, version, fills, equity, funding, prices })
+    }
+
+    /// `initial_equity` of the statistics (string or number), if present.
+    #[must_use]
+    pub fn initial_equity(&self) -> Option<f64> {
+        let v = self.stats.get("initial_equity")?;
+        v.as_f64().or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+    }
+}
+
+fn int(s: &str) -> Result<i64> {
+    s.trim().parse().with_context(|| format!("not an integer: {s:?}"))
+}
+
+fn num(s: &str) -> Result<f64> {
+    s.trim().parse().with_context(|| format!("not a number: {s:?}"))
+}
+
+/// Reads a comma-separated file with a header line; `row` gets the fields named by `columns`,
+/// in that order. Fields are never quoted by the backtest writer.
+///
+/// # Errors
+/// I/O, a missing column, a short line or `row`'s error, naming the file and line.
+pub fn read_csv<T>(path: &Path, columns: &[&str], mut row: impl FnMut(&[&str]) -> Result<T>) -> Result<Vec<T>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap_or_default().split(',').map(str::trim).collect();
+    let idx: Vec<usize> = columns
+        .iter()
+        .map(|c| header.iter().position(|h| h == c).with_context(|| format!("{}: no column {c}", path.display())))
+        .collect::<Result<_>>()?;
+    let mut out = Vec::new();
+    let mut picked: Vec<&str> = Vec::with_capacity(columns.len());
+    for (n, line) in lines.enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let fields: Vec<&str> = line.split(',').collect();
+        picked.clear();
+        for &i in &idx {
+            picked.push(
+                fields.get(i).copied().with_context(|| format!("{} line {}: too few fields", path.display(), n + 2))?,
+            );
+        }
+        out.push(row(&picked).with_context(|| format!("{} line {}", path.display(), n + 2))?);
+    }
+    Ok(out)
+}
+
+/// Monthly returns: `(year, month 1..=12, return)` in time order, where a month's return is its
+/// last equity over the previous month's last equity − 1, and the first month's is over
+/// `initial` (the equity before the first point).
+#[must_use]
+pub fn monthly_returns(curve: &[Point], initial: f64) -> Vec<(i32, u32, f64)> {
+    let mut month_ends: Vec<(i32, u32, f64)> = Vec::new();
+    for &(ts, v) in curve {
+        let t = chrono::DateTime::from_timestamp_nanos(ts);
+        let key = (t.year(), t.month());
+        match month_ends.last_mut() {
+            Some(last) if (last.0, last.1) == key => last.2 = v,
+            _ => month_ends.push((key.0, key.1, v)),
+        }
+    }
+    let mut prev = initial;
+    month_ends
+        .into_iter()
+        .map(|(y, m, end)| {
+            let r = end / prev - 1.0;
+            prev = end;
+            (y, m, r)
+        })
+        .collect()
+}
+
+/// Drawdown below the running peak (≤ 0, as a fraction), the peak starting at `initial`.
+#[must_use]
+pub fn drawdown(curve: &[Point], initial: f64) -> Vec<Point> {
+    let mut peak = initial;
+    curve
+        .iter()
+        .map(|&(t, v)| {
+            peak = peak.max(v);
+            (t, if peak > 0.0 { v / peak - 1.0 } else { 0.0 })
+        })
+        .collect()
+}
+
+/// A step function through `changes` (value after each time) from `(start, initial)` to `end`,
+/// as line points with vertical edges.
+#[must_use]
+pub fn steps(changes: &[Point], start: i64, end: i64, initial: f64) -> Vec<Point> {
+    let mut out = vec![(start, initial)];
+    let mut cur = initial;
+    for &(t, v) in changes {
+        out.push((t, cur));
+        out.push((t, v));
+        cur = v;
+    }
+    out.push((end.max(out.last().map_or(end, |p| p.0)), cur));
+    out
+}
+
+/// At most `max` points keeping the shape of `points` (time-ordered): the points are split into
+/// `max / 4` buckets of equal count, each kept as its first, minimum, maximum and last point in
+/// time order.
+#[must_use]
+pub fn downsample(points: &[Point], max: usize) -> Vec<Point> {
+    if points.len() <= max || max < 4 {
+        return points.to_vec();
+    }
+    let buckets = max / 4;
+    let mut out = Vec::with_capacity(max);
+    for b in 0..buckets {
+        let chunk = &points[b * points.len() / buckets..(b + 1) * points.len() / buckets];
+        if chunk.is_empty() {
+            continue;
+        }
+        let (mut lo, mut hi) = (0, 0);
+        for (i, p) in chunk.iter().enumerate() {
+            if p.1 < chunk[lo].1 {
+                lo = i;
+            }
+            if p.1 > chunk[hi].1 {
+                hi = i;
+            }
+        }
+        let mut keep = [0, lo, hi, chunk.len() - 1];
+        keep.sort_unstable();
+        let mut last = usize::MAX;
+        for i in keep {
+            if i != last {
+                out.push(chunk[i]);
+                last = i;
+            }
+        }
+    }
+    out
+}
+
+/// At most `max` items of `items`, evenly spaced (always the first and last).
+#[must_use]
+pub fn thin<T: Clone>(items: &[T], max: usize) -> Vec<T> {
+    if items.len() <= max || max < 2 {
+        return items.to_vec();
+    }
+    (0..max).map(|i| items[i * (items.len() - 1) / (max - 1)].clone()).collect()
+}

@@ -1,0 +1,251 @@
+//! The HTML reports on hand-built run and sweep folders: statistics, hand-computed monthly
+//! returns, one inline SVG per chart, escaping, no external resources, sweep heatmap and links.
+
+#[path = "fixtures/run/builder.rs"]
+mod builder;
+
+use builder::{FILLS, temp_dir, write_run, write_sweep};
+use report::html::data::{downsample, drawdown, monthly_returns, steps};
+
+/// Every `src=`, `href=`, `url(` and `@import` target of the page.
+fn resource_refs(html: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for key in ["src=\"", "href=\"", "src='", "href='", "url(", "@import"] {
+        for (i, _) in html.match_indices(key) {
+            let rest = &html[i + key.len()..];
+            let end = rest.find(['"', '\'', ')', ' ', '>']).unwrap_or(rest.len());
+            out.push(rest[..end].to_string());
+        }
+    }
+    out
+}
+
+fn assert_self_contained(html: &str) {
+    for r in resource_refs(html) {
+        let lower = r.to_ascii_lowercase();
+        assert!(
+            !(lower.starts_with("http:")
+                || lower.starts_with("https:")
+                || lower.starts_with("//")
+                || lower.starts_with("file:")),
+            "external resource {r:?}"
+        );
+    }
+    assert!(!html.contains("<script"), "no script expected");
+}
+
+/// Removes a test folder, or keeps it (and prints where) with `ALPHALAB_KEEP_REPORTS=1`.
+fn cleanup(dir: &std::path::Path) {
+    if std::env::var_os("ALPHALAB_KEEP_REPORTS").is_some() {
+        eprintln!("kept {}", dir.display());
+    } else {
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}
+
+#[test]
+fn monthly_returns_by_hand() {
+    let pts = builder::equity_points(1.0);
+    let got = monthly_returns(&pts, 1000.0);
+    let expected = [(2024, 1, 0.05), (2024, 2, -0.02), (2024, 3, 0.1)];
+    assert_eq!(got.len(), 3);
+    for ((y, m, r), (ey, em, er)) in got.iter().zip(expected) {
+        assert_eq!((*y, *m), (ey, em));
+        assert!((r - er).abs() < 1e-12, "{y}-{m}: {r} vs {er}");
+    }
+}
+
+#[test]
+fn series_maths() {
+    let dd = drawdown(&[(1, 1100.0), (2, 990.0), (3, 1200.0)], 1000.0);
+    assert_eq!(dd, vec![(1, 0.0), (2, 990.0 / 1100.0 - 1.0), (3, 0.0)]);
+    assert_eq!(
+        steps(&[(5, 2.0), (7, -1.0)], 0, 10, 0.0),
+        vec![(0, 0.0), (5, 0.0), (5, 2.0), (7, 2.0), (7, -1.0), (10, -1.0)]
+    );
+    let pts: Vec<(i64, f64)> = (0..10_000).map(|i| (i, if i == 4321 { 99.0 } else { (i % 7) as f64 })).collect();
+    let d = downsample(&pts, 2000);
+    assert!(d.len() <= 2000 && d.len() > 1000, "{}", d.len());
+    assert!(d.contains(&(4321, 99.0)), "the spike survives");
+    assert_eq!(d.first(), Some(&(0, 0.0)));
+    assert_eq!(d.last(), Some(&(9999, (9999 % 7) as f64)));
+    assert!(d.windows(2).all(|w| w[0].0 < w[1].0), "time order");
+    assert_eq!(downsample(&pts[..10], 2000), pts[..10].to_vec());
+}
+
+#[test]
+fn run_report() {
+    let dir = temp_dir("run");
+    write_run(&dir, &FILLS, true, true, "<b>&amp;");
+    let path = report::write_run_report(&dir).unwrap();
+    assert_eq!(path, dir.join("report.html"));
+    let html = std::fs::read_to_string(&path).unwrap();
+    // Statistics: every field, raw value and reading.
+    for k in [
+        "initial_equity",
+        "final_equity",
+        "pnl",
+        "total_return",
+        "cagr",
+        "annualised_volatility",
+        "sharpe",
+        "sortino",
+        "max_drawdown",
+        "max_drawdown_duration_ns",
+        "calmar",
+        "turnover",
+        "fees_paid",
+        "funding_paid",
+        "exposure",
+        "trade_count",
+        "win_rate",
+    ] {
+        assert!(html.contains(&format!("<td class=\"l\">{k}</td>")), "stat {k}");
+    }
+    for v in ["<td>1.2345</td>", "<td>13.19%</td>", "<td>1131.9</td>", "<td>1d 02h 00m</td>", "<td>8.12%</td>"] {
+        assert!(html.contains(v), "{v}");
+    }
+    // Monthly table: Jan +5 %, Feb −2 %, Mar +10 %, year +13.19 %.
+    for v in [
+        "<td class=\"pos\">+5.00%</td>",
+        "<td class=\"neg\">-2.00%</td>",
+        "<td class=\"pos\">+10.00%</td>",
+        "<td class=\"pos\"><b>+13.19%</b></td>",
+    ] {
+        assert!(html.contains(v), "{v}");
+    }
+    // Equity, positions, costs, fills on the price of the one instrument.
+    assert_eq!(html.matches("<svg").count(), 4);
+    for h in [
+        "Equity and drawdown",
+        "Positions and gross exposure",
+        "Fees and funding paid",
+        "Fills on the price",
+        "Monthly returns",
+        "Run parameters",
+    ] {
+        assert!(html.contains(h), "{h}");
+    }
+    assert!(html.contains("BTCUSDT-PERP.BINANCE: 4 fills (2 buys, 2 sells)"));
+    assert!(html.contains("Funding paid over 3 settlements"));
+    assert!(html.contains("time (UTC)"));
+    // The run file's string is escaped (never raw HTML).
+    assert!(!html.contains("<b>&amp;"));
+    assert!(html.contains("&lt;b&gt;&amp;amp;"));
+    assert!(html.contains("<td class=\"l\">result: skips</td><td class=\"l\">2</td>"));
+    assert_self_contained(&html);
+    // 2184 points per line are downsampled: the file stays small.
+    assert!(html.len() < 600_000, "{} bytes", html.len());
+    cleanup(&dir);
+}
+
+#[test]
+fn run_report_without_fills_funding_or_prices() {
+    let dir = temp_dir("empty");
+    write_run(&dir, &[], false, false, "x");
+    let html = std::fs::read_to_string(report::write_run_report(&dir).unwrap()).unwrap();
+    assert!(html.contains("<p class=\"note\">no fills</p>"));
+    assert!(html.contains("No fills: no fees. No funding settlements."));
+    assert!(html.contains("No fills: the position stays flat."));
+    assert_eq!(html.matches("<svg").count(), 3, "no instrument to draw fills for");
+    assert_self_contained(&html);
+    cleanup(&dir);
+}
+
+#[test]
+fn run_report_names_a_missing_file() {
+    let dir = temp_dir("missing");
+    write_run(&dir, &FILLS, true, true, "x");
+    std::fs::remove_file(dir.join("equity.csv")).unwrap();
+    let err = format!("{:#}", report::write_run_report(&dir).unwrap_err());
+    assert!(err.contains("equity.csv"), "{err}");
+    cleanup(&dir);
+}
+
+#[test]
+fn sweep_report() {
+    let dir = temp_dir("sweep");
+    write_sweep(&dir);
+    let path = report::write_sweep_report(&dir).unwrap();
+    assert_eq!(path, dir.join("report.html"));
+    let html = std::fs::read_to_string(&path).unwrap();
+    // Heatmap: slow ↓ × fast →, one linked cell per successful variant, the failure marked.
+    let heat = &html[html.find("<table class=\"heat\">").unwrap()..];
+    let heat = &heat[..heat.find("</table>").unwrap()];
+    assert!(heat.contains("<th>5</th><th>10</th>"), "{heat}");
+    let rows: Vec<&str> = heat.split("<tr><th>").skip(1).collect();
+    assert_eq!(rows.len(), 2);
+    assert!(rows[0].starts_with("50</th>"));
+    assert!(rows[0].contains("<a href=\"variants/0000/report.html\">0.5000</a>"));
+    assert!(rows[0].contains("<td class=\"err\">failed</td>"));
+    assert!(rows[1].starts_with("100</th>"));
+    assert!(rows[1].contains("<a href=\"variants/0001/report.html\">1.5000</a>"));
+    assert!(rows[1].contains("<a href=\"variants/0003/report.html\">1.0000</a>"));
+    // Best (1.5) green, worst (0.5) red.
+    assert!(rows[1].contains("background:#9fd8ab\"><a href=\"variants/0001/"));
+    assert!(rows[0].contains("background:#f4b6b2\"><a href=\"variants/0000/"));
+    // Ranked table in ranking.json order, the failure unlinked with its error escaped.
+    let table = &html[html.find("<table class=\"ranking\">").unwrap()..];
+    let order: Vec<usize> = [
+        "<td>1</td><td class=\"l\"><a href=\"variants/0001/",
+        "<td>2</td><td class=\"l\"><a href=\"variants/0003/",
+        "<td>3</td><td class=\"l\"><a href=\"variants/0000/",
+        "<td>4</td><td class=\"l\">0002</td>",
+    ]
+    .iter()
+    .map(|r| table.find(r).unwrap_or_else(|| panic!("{r}")))
+    .collect();
+    assert!(order.windows(2).all(|w| w[0] < w[1]));
+    assert!(html.contains("engine &lt;boom&gt; &amp; &quot;quoted&quot;"));
+    assert!(!html.contains("<boom>"));
+    // The linked variant reports were written.
+    for v in ["0000", "0001", "0003"] {
+        assert!(dir.join(format!("variants/{v}/report.html")).exists(), "{v}");
+    }
+    assert!(!dir.join("variants/0002").exists());
+    assert_self_contained(&html);
+    cleanup(&dir);
+}
+
+#[test]
+fn sweep_report_one_parameter_is_a_bar_chart() {
+    let dir = temp_dir("sweep1");
+    let ranking = serde_json::json!({"rank_by": "max_drawdown", "ranking": [
+        {"variant": 1, "grid": {"fast": 10}, "window": null, "iterations": 1, "stats": builder::stats(1.0, 0.1), "error": null},
+        {"variant": 0, "grid": {"fast": 5}, "window": null, "iterations": 1, "stats": builder::stats(2.0, 0.2), "error": null}
+    ]});
+    std::fs::write(dir.join("ranking.json"), ranking.to_string()).unwrap();
+    let html = std::fs::read_to_string(report::write_sweep_report(&dir).unwrap()).unwrap();
+    assert_eq!(html.matches("<svg").count(), 1);
+    assert!(!html.contains("class=\"heat\""));
+    assert!(html.contains("<td class=\"l\">0001</td>"), "no run folder, no link");
+    assert_self_contained(&html);
+    cleanup(&dir);
+}
+
+#[test]
+fn a_year_of_minutes_gives_a_small_file() {
+    use std::fmt::Write as _;
+    let dir = temp_dir("year");
+    write_run(&dir, &FILLS, true, true, "year");
+    let n = 525_600i64;
+    let (mut eq, mut px) = (
+        String::from("ts,equity_ex_funding,funding,equity,gross_exposure\n"),
+        String::from("ts,instrument_id,price\n"),
+    );
+    for i in 0..n {
+        let t = builder::T0 + i * 60_000_000_000;
+        let v = 1000.0 + (i as f64 * 0.0007).sin() * 50.0 + (i % 13) as f64 * 0.1;
+        writeln!(eq, "{t},{v},0,{v},500").unwrap();
+        writeln!(px, "{t},{},{:.1}", builder::INSTRUMENT, 42_000.0 + (i as f64 * 0.0003).cos() * 900.0).unwrap();
+    }
+    std::fs::write(dir.join("equity.csv"), eq).unwrap();
+    std::fs::write(dir.join("prices.csv"), px).unwrap();
+    let start = std::time::Instant::now();
+    let html = std::fs::read_to_string(report::write_run_report(&dir).unwrap()).unwrap();
+    eprintln!("{} bytes in {:?}", html.len(), start.elapsed());
+    assert!(html.len() < 1_000_000, "{} bytes", html.len());
+    let months = &html[html.find("<table class=\"months\">").unwrap()..];
+    assert_eq!(months[..months.find("</table>").unwrap()].matches("%</td>").count(), 12, "12 months");
+    cleanup(&dir);
+}
