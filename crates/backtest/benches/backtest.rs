@@ -1,17 +1,28 @@
 //! Backtest throughput: a year of synthetic 1m bars (525,600; `ALPHALAB_BENCH_BARS` overrides)
-//! for BTCUSDT spot, run with buy-and-hold and a benchmark-only EMA-cross Alpha (events/s),
-//! then a 16-variant EMA sweep on 1 and 2 threads (speed-up).
+//! run with buy-and-hold and a benchmark-only EMA-cross Alpha (events/s), on BTCUSDT spot alone
+//! (`spot` venue) and on spot + BTCUSDT-PERP together (`usdm` venue, one venue per run), then a
+//! 16-variant EMA sweep on 1 and 2 threads (speed-up).
 //!
-//! `cargo bench -p alphalab-backtest --bench backtest` (release-like `bench` profile).
-//! Quick functional check in dev (numbers meaningless):
-//! `ALPHALAB_BENCH_BARS=3000 cargo bench --profile dev -p alphalab-backtest --bench backtest`.
+//! With `ALPHALAB_BENCH_PYTHON` naming a python with `nautilus_trader==1.227.0`, each scenario
+//! is re-run right after the Rust run by `scripts/nautilus_py_backtest.py` (same bars, instruments,
+//! venue and target-to-order logic on NautilusTrader Python's `BacktestEngine`): the bench prints
+//! both events/s, the Rust/Python ratio, and whether the fills (ts, instrument, side, qty, price,
+//! commission) are identical (or the first difference). A relative python path is taken from
+//! the workspace root if it does not exist from the bench's working directory.
+//!
+//! Full measurement (release-like `bench` profile):
+//! `ALPHALAB_BENCH_PYTHON=target/nt-venv/bin/python cargo bench -p alphalab-backtest --bench backtest`.
+//! Quick functional check in dev (numbers meaningless, fills must match):
+//! `ALPHALAB_BENCH_BARS=3000 ALPHALAB_BENCH_PYTHON=target/nt-venv/bin/python cargo bench --profile dev -p alphalab-backtest --bench backtest`.
+//! Python venv: `PYENV_VERSION=3.12.1 python3.12 -m venv target/nt-venv && target/nt-venv/bin/pip install nautilus_trader==1.227.0`.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use std::{collections::BTreeMap, path::PathBuf, str::FromStr, sync::Arc, time::Instant};
+use std::{collections::BTreeMap, path::Path, process::Command, str::FromStr, sync::Arc, time::Instant};
 
 use backtest::{
+    adapter::Fill,
     alpha::{Alpha, Context, MarketEvent, Target},
     run::{Inputs, Registry, RunSpec, StrategySpec, run_inputs},
     sweep::{SweepSpec, run_sweep_inputs},
@@ -21,17 +32,24 @@ use nautilus_common::logging::{init_logging, logger::LoggerConfig, writer::FileW
 use nautilus_core::UnixNanos;
 use nautilus_model::{
     data::{Bar, BarType, Data},
-    identifiers::InstrumentId,
-    instruments::InstrumentAny,
-    types::{Price, Quantity},
+    identifiers::{InstrumentId, Symbol},
+    instruments::{CryptoPerpetual, Instrument, InstrumentAny},
+    types::{Currency, Money, Price, Quantity},
 };
 use rust_decimal::Decimal;
+use rust_decimal_macros::dec;
 use serde::Deserialize;
 
 const T0: u64 = 1_735_689_600_000_000_000; // 2025-01-01T00:00:00Z
 const M: u64 = 60_000_000_000;
 const ID: &str = "BTCUSDT.BINANCE";
 const BT: &str = "BTCUSDT.BINANCE-1-MINUTE-LAST-EXTERNAL";
+const PERP: &str = "BTCUSDT-PERP.BINANCE";
+const PERP_BT: &str = "BTCUSDT-PERP.BINANCE-1-MINUTE-LAST-EXTERNAL";
+
+fn ids(v: &[String]) -> anyhow::Result<Vec<InstrumentId>> {
+    v.iter().map(|s| InstrumentId::from_str(s).map_err(|e| anyhow::anyhow!("{s}: {e}"))).collect()
+}
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -39,18 +57,23 @@ struct EmaParams {
     fast: u32,
     slow: u32,
     qty: Decimal,
+    #[serde(default = "spot_only")]
+    instruments: Vec<String>,
 }
 
-/// Long `qty` while EMA(fast) > EMA(slow) of the close, flat otherwise (benchmark only).
+fn spot_only() -> Vec<String> {
+    vec![ID.into()]
+}
+
+/// Per instrument: long `qty` while EMA(fast) > EMA(slow) of its close, flat otherwise
+/// (benchmark only; mirrored by `EmaCross` in scripts/nautilus_py_backtest.py).
 #[derive(Debug)]
 struct EmaCross {
-    id: InstrumentId,
     a_fast: f64,
     a_slow: f64,
-    fast: Option<f64>,
-    slow: Option<f64>,
     qty: Decimal,
-    target: Decimal,
+    /// (instrument, EMA fast, EMA slow, target once a bar was seen), in params order.
+    state: Vec<(InstrumentId, f64, f64, Option<Decimal>)>,
 }
 
 impl EmaCross {
@@ -58,76 +81,198 @@ impl EmaCross {
         let p: EmaParams = v.clone().try_into()?;
         anyhow::ensure!(p.fast > 0 && p.slow > p.fast, "need 0 < fast < slow");
         let a = |n: u32| 2.0 / (f64::from(n) + 1.0);
-        Ok(Box::new(Self {
-            id: InstrumentId::from(ID),
-            a_fast: a(p.fast),
-            a_slow: a(p.slow),
-            fast: None,
-            slow: None,
-            qty: p.qty,
-            target: Decimal::ZERO,
-        }))
+        let state = ids(&p.instruments)?.into_iter().map(|id| (id, 0.0, 0.0, None)).collect();
+        Ok(Box::new(Self { a_fast: a(p.fast), a_slow: a(p.slow), qty: p.qty, state }))
     }
 }
 
 impl Alpha for EmaCross {
     fn on_event(&mut self, ev: &MarketEvent<'_>, _ctx: &Context) -> anyhow::Result<()> {
         if let MarketEvent::Bar(b) = ev {
-            let c = b.close.as_f64();
-            let upd = |e: Option<f64>, a: f64| Some(e.map_or(c, |e| e + a * (c - e)));
-            self.fast = upd(self.fast, self.a_fast);
-            self.slow = upd(self.slow, self.a_slow);
-            if let (Some(f), Some(s)) = (self.fast, self.slow) {
-                self.target = if f > s { self.qty } else { Decimal::ZERO };
+            let id = b.bar_type.instrument_id();
+            if let Some((_, f, s, t)) = self.state.iter_mut().find(|x| x.0 == id) {
+                let c = b.close.as_f64();
+                if t.is_none() {
+                    (*f, *s) = (c, c);
+                } else {
+                    *f += self.a_fast * (c - *f);
+                    *s += self.a_slow * (c - *s);
+                }
+                *t = Some(if *f > *s { self.qty } else { Decimal::ZERO });
             }
         }
         Ok(())
     }
 
     fn targets(&mut self, _ctx: &Context) -> anyhow::Result<Vec<Target>> {
-        Ok(vec![Target { instrument_id: self.id, quantity: self.target }])
+        Ok(self.state.iter().filter_map(|x| x.3.map(|q| Target { instrument_id: x.0, quantity: q })).collect())
     }
 }
 
-fn spot() -> InstrumentAny {
-    common::spot_btcusdt(None)
+/// Buy-and-hold of several instruments: each target from the instrument's first price on
+/// (params `targets = [["ID", "qty"], ...]`; mirrored by `Hold` in the Python script).
+#[derive(Debug)]
+struct HoldAll(Vec<(InstrumentId, Decimal, bool)>);
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HoldParams {
+    targets: Vec<(String, Decimal)>,
 }
 
-/// A deterministic random walk (xorshift), bars stamped at their close.
-fn inputs(n: u64) -> Inputs {
-    let bt = BarType::from(BT);
+impl HoldAll {
+    fn from_params(v: &toml::Value) -> anyhow::Result<Box<dyn Alpha>> {
+        let p: HoldParams = v.clone().try_into()?;
+        let ids = ids(&p.targets.iter().map(|t| t.0.clone()).collect::<Vec<_>>())?;
+        Ok(Box::new(Self(ids.into_iter().zip(p.targets).map(|(id, t)| (id, t.1, false)).collect())))
+    }
+}
+
+impl Alpha for HoldAll {
+    fn on_event(&mut self, _ev: &MarketEvent<'_>, ctx: &Context) -> anyhow::Result<()> {
+        self.0.iter_mut().for_each(|x| x.2 |= ctx.last_price(&x.0).is_some());
+        Ok(())
+    }
+
+    fn targets(&mut self, _ctx: &Context) -> anyhow::Result<Vec<Target>> {
+        Ok(self.0.iter().filter(|x| x.2).map(|x| Target { instrument_id: x.0, quantity: x.1 }).collect())
+    }
+}
+
+/// The BTCUSDT-PERP fixture of tests/engine.rs (tick 0.1, step 0.001).
+fn perp() -> InstrumentAny {
+    InstrumentAny::CryptoPerpetual(CryptoPerpetual::new(
+        InstrumentId::from(PERP),
+        Symbol::from("BTCUSDT"),
+        Currency::from("BTC"),
+        Currency::from("USDT"),
+        Currency::from("USDT"),
+        false,
+        1,
+        3,
+        Price::from("0.1"),
+        Quantity::from("0.001"),
+        None,
+        None,
+        Some(Quantity::from("1000")),
+        Some(Quantity::from("0.001")),
+        None,
+        Some(Money::from("5 USDT")),
+        None,
+        None,
+        Some(dec!(0.05)),
+        Some(dec!(0.025)),
+        Some(dec!(0.0002)),
+        Some(dec!(0.0005)),
+        None,
+        UnixNanos::default(),
+        UnixNanos::default(),
+    ))
+}
+
+/// A deterministic random walk (xorshift64), bars stamped at their close: spot in cents, and
+/// (with `perp`) the perp at the same walk in dimes + a basis of 4.0..=6.0 USDT. Volume 10:
+/// each bar quarter (2.5) covers a 0.5 order. 0.57 fills a market order only up to the L1
+/// quarter and leaves the rest open (its "exhausted book" branch never runs), where 1.227
+/// fills the rest one tick worse: with less volume the engines' fills would differ.
+fn synthetic(n: u64, with_perp: bool) -> Inputs {
+    let (bt, pbt) = (BarType::from(BT), BarType::from(PERP_BT));
     let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-    let mut cents: i64 = 6_000_000; // 60000.00
-    let bars = (0..n)
-        .map(|i| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            let open = cents;
-            cents = (cents + (x % 2001) as i64 - 1000).max(100_000);
-            let (hi, lo) = (open.max(cents) + 500, open.min(cents) - 500);
-            let p = |c: i64| Price::from_decimal_dp(Decimal::new(c, 2), 2).expect("price");
-            let ts = UnixNanos::from(T0 + (i + 1) * M);
-            Data::Bar(Bar::new(bt, p(open), p(hi), p(lo), p(cents), Quantity::from("1.500000"), ts, ts))
-        })
-        .collect();
-    Inputs { instruments: vec![spot()], streams: vec![bars], funding: vec![] }
+    let (mut cents, mut dimes): (i64, i64) = (6_000_000, 600_050); // 60000.00, 60005.0
+    let (mut spot, mut perps) = (Vec::new(), Vec::new());
+    let px = |v: i64, dp: u8| Price::from_decimal_dp(Decimal::new(v, u32::from(dp)), dp).expect("price");
+    for i in 0..n {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let open = cents;
+        cents = (cents + (x % 2001) as i64 - 1000).max(100_000);
+        let ts = UnixNanos::from(T0 + (i + 1) * M);
+        let (hi, lo) = (open.max(cents) + 500, open.min(cents) - 500);
+        let vol = Quantity::from("10.000000");
+        spot.push(Data::Bar(Bar::new(bt, px(open, 2), px(hi, 2), px(lo, 2), px(cents, 2), vol, ts, ts)));
+        if with_perp {
+            let po = dimes;
+            dimes = cents / 10 + 50 + ((x >> 40) % 21) as i64 - 10;
+            let (hi, lo) = (po.max(dimes) + 50, po.min(dimes) - 50);
+            let vol = Quantity::from("10.000");
+            perps.push(Data::Bar(Bar::new(pbt, px(po, 1), px(hi, 1), px(lo, 1), px(dimes, 1), vol, ts, ts)));
+        }
+    }
+    if with_perp {
+        Inputs { instruments: vec![common::spot_btcusdt(None), perp()], streams: vec![spot, perps], funding: vec![] }
+    } else {
+        Inputs { instruments: vec![common::spot_btcusdt(None)], streams: vec![spot], funding: vec![] }
+    }
 }
 
-fn spec(strategy: &str, params: &str) -> RunSpec {
-    RunSpec {
-        catalog: PathBuf::from("unused"),
-        instruments: vec![ID.into()],
-        bar_types: vec![BT.into()],
-        custom_types: vec![],
-        funding: false,
-        start: None,
-        end: None,
-        venue: VenueSpec::new(VenueKind::Spot, BTreeMap::from([("USDT".to_string(), Decimal::from(100_000))])),
-        rebalance_threshold: Decimal::ZERO,
-        reporting_currency: "USDT".into(),
-        strategy: StrategySpec { name: strategy.into(), params: toml::Value::Table(toml::from_str(params).unwrap()) },
-        output: None,
+fn spec(strategy: &str, params: &str, with_perp: bool) -> RunSpec {
+    let (instruments, bar_types, kind) = if with_perp {
+        (vec![ID.into(), PERP.into()], vec![BT.into(), PERP_BT.into()], VenueKind::Usdm)
+    } else {
+        (vec![ID.into()], vec![BT.into()], VenueKind::Spot)
+    };
+    let venue = VenueSpec::new(kind, BTreeMap::from([("USDT".to_string(), Decimal::from(100_000))]));
+    let params = toml::Value::Table(toml::from_str(params).unwrap());
+    let mut spec = RunSpec::new(instruments, venue, StrategySpec { name: strategy.into(), params });
+    spec.bar_types = bar_types;
+    spec.funding = false;
+    spec
+}
+
+#[derive(Debug, Deserialize)]
+struct PyRun {
+    events: u64,
+    seconds: f64,
+    events_per_s: f64,
+    /// (ts, instrument, side, qty, price, commission)
+    fills: Vec<(u64, String, String, Decimal, Decimal, Decimal)>,
+}
+
+/// Runs scripts/nautilus_py_backtest.py with `python` and parses its JSON line; the
+/// instruments' fees are the ones the Rust venue applies.
+fn python_baseline(python: &str, n: u64, strategy: &str, spec: &RunSpec, inputs: &Inputs) -> anyhow::Result<PyRun> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let py =
+        if Path::new(python).is_relative() && !Path::new(python).exists() { root.join(python) } else { python.into() };
+    let mut cmd = Command::new(py);
+    cmd.arg(root.join("scripts/nautilus_py_backtest.py")).arg(n.to_string()).arg(strategy);
+    let mut fees = Vec::new();
+    for i in &inputs.instruments {
+        let i = spec.venue.apply_fees(i.clone())?;
+        fees.extend([i.maker_fee().to_string(), i.taker_fee().to_string()]);
+    }
+    cmd.arg(format!("--fees={}", fees.join(",")));
+    if inputs.instruments.len() > 1 {
+        cmd.arg("--perp");
+    }
+    let out = cmd.output()?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    anyhow::ensure!(out.status.success(), "{}: {}", out.status, String::from_utf8_lossy(&out.stderr).trim());
+    let line = stdout.lines().rev().find(|l| l.starts_with('{')).ok_or_else(|| anyhow::anyhow!("no JSON line"))?;
+    Ok(serde_json::from_str(line)?)
+}
+
+/// "fills identical: N", or the first difference.
+fn compare_fills(rust: &[Fill], py: &[(u64, String, String, Decimal, Decimal, Decimal)]) -> String {
+    for (k, (r, p)) in rust.iter().zip(py).enumerate() {
+        let r_side = if r.qty.is_sign_negative() { "Sell" } else { "Buy" };
+        if (r.ts, r.instrument_id.as_str(), r_side, r.qty.abs(), r.price, r.commission)
+            != (p.0, p.1.as_str(), p.2.as_str(), p.3, p.4, p.5)
+        {
+            let rf = (r.ts, &r.instrument_id, r_side, r.qty.abs(), r.price, r.commission);
+            return format!("fills DIFFER at #{k}: rust {rf:?} vs python {p:?}");
+        }
+    }
+    if rust.len() == py.len() {
+        format!("fills identical: {}", rust.len())
+    } else {
+        format!(
+            "fills DIFFER in count: rust {} vs python {} (first {} equal)",
+            rust.len(),
+            py.len(),
+            rust.len().min(py.len())
+        )
     }
 }
 
@@ -136,34 +281,57 @@ fn main() -> anyhow::Result<()> {
     let cfg = LoggerConfig::from_spec("stdout=Warn;is_colored=false")?;
     let _log = init_logging(Default::default(), Default::default(), cfg, FileWriterConfig::default())?;
     let n: u64 = std::env::var("ALPHALAB_BENCH_BARS").ok().map_or(Ok(525_600), |s| u64::from_str(&s))?;
+    let python = std::env::var("ALPHALAB_BENCH_PYTHON").ok().filter(|s| !s.is_empty());
     let t = Instant::now();
-    let inputs = Arc::new(inputs(n));
-    println!("built {n} synthetic 1m bars in {:.2?}", t.elapsed());
+    let inputs = Arc::new(synthetic(n, false));
+    let both = Arc::new(synthetic(n, true));
+    println!("built {n} synthetic 1m bars (spot, and spot + perp) in {:.2?}", t.elapsed());
     let mut reg = Registry::with_baselines();
     reg.register("ema-cross", EmaCross::from_params);
+    reg.register("hold-all", HoldAll::from_params);
 
-    for (name, params) in [
-        ("buy-and-hold", format!("instrument_id = \"{ID}\"\nquantity = \"0.5\"")),
-        ("ema-cross", "fast = 20\nslow = 100\nqty = \"0.5\"".to_string()),
-    ] {
-        let inp = (*inputs).clone();
+    let ema = "fast = 20\nslow = 100\nqty = \"0.5\"";
+    let scenarios = [
+        ("spot", "buy-and-hold", "buy-and-hold", format!("instrument_id = \"{ID}\"\nquantity = \"0.5\"")),
+        ("spot", "ema-cross", "ema-cross", ema.to_string()),
+        ("spot+perp", "buy-and-hold", "hold-all", format!("targets = [[\"{ID}\", \"0.5\"], [\"{PERP}\", \"-0.5\"]]")),
+        ("spot+perp", "ema-cross", "ema-cross", format!("{ema}\ninstruments = [\"{ID}\", \"{PERP}\"]")),
+    ];
+    for (market, label, strategy, params) in scenarios {
+        let with_perp = market == "spot+perp";
+        let inp = if with_perp { (*both).clone() } else { (*inputs).clone() };
+        let rs = spec(strategy, &params, with_perp);
         let t = Instant::now();
-        let r = run_inputs(&spec(name, &params), inp, &reg)?;
+        let r = run_inputs(&rs, inp, &reg)?;
         let s = t.elapsed().as_secs_f64();
+        let rust_eps = r.iterations as f64 / s;
         println!(
-            "{name:<12} {} events in {s:.2} s = {:>10.0} events/s ({} fills, total return {:.4})",
+            "{market:<9} {label:<12} rust   {:>8} events in {s:>7.2} s = {rust_eps:>10.0} events/s ({} fills, total return {:.4})",
             r.iterations,
-            r.iterations as f64 / s,
             r.fills.len(),
             r.stats.total_return
         );
+        let Some(py) = python.as_deref() else { continue };
+        match python_baseline(py, n, label, &rs, if with_perp { &both } else { &inputs }) {
+            Ok(p) => {
+                println!(
+                    "{market:<9} {label:<12} python {:>8} events in {:>7.2} s = {:>10.0} events/s; rust/python {:.2}x; {}",
+                    p.events,
+                    p.seconds,
+                    p.events_per_s,
+                    rust_eps / p.events_per_s,
+                    compare_fills(&r.fills, &p.fills)
+                );
+            }
+            Err(e) => println!("{market:<9} {label:<12} python baseline failed: {e:#}"),
+        }
     }
 
     let grid = "fast = [5, 10, 20, 40]\nslow = [60, 120, 240, 480]\n";
     let sweep = SweepSpec {
         rank_by: "sharpe".into(),
         output: None,
-        base: spec("ema-cross", "qty = \"0.5\"\nfast = 1\nslow = 2"),
+        base: spec("ema-cross", "qty = \"0.5\"\nfast = 1\nslow = 2", false),
         grid: toml::from_str(grid)?,
         walk_forward: None,
     };
