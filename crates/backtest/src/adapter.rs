@@ -10,7 +10,8 @@
 //!   target − position at the last price ± an offset, unless an identical one is already
 //!   resting); deltas rounded DOWN to the size increment and skipped (debug log + [`Skip`]
 //!   record) below min quantity, min notional, or the rebalance threshold (a fraction of
-//!   equity).
+//!   equity). Market orders are capped at the liquidity the engine simulates (a quarter of the
+//!   last bar's volume, ...), the rest following on later events.
 //! - Keeps an exact fill ledger (positions, cash per currency, commissions) and records every
 //!   event delivery (kind, `ts_init`, clock) and fill into a shared [`Recorder`].
 
@@ -243,6 +244,8 @@ pub struct AlphaStrategy {
     rules: BTreeMap<InstrumentId, InstrumentRules>,
     funding: Vec<FundingPayment>,
     next_funding: usize,
+    /// Quantity the matching engine can fill now per instrument (see [`Self::liquidity_cap`]).
+    liquidity: BTreeMap<InstrumentId, Decimal>,
     ctx: Context,
     recorder: SharedRecorder,
 }
@@ -281,7 +284,7 @@ impl AlphaStrategy {
             ..Default::default()
         };
         let rules = cfg.instruments.iter().map(|r| (r.id, r.clone())).collect();
-        Self { core, alpha, cfg, rules, funding, next_funding: 0, ctx, recorder }
+        Self { core, alpha, cfg, rules, funding, next_funding: 0, liquidity: BTreeMap::new(), ctx, recorder }
     }
 
     fn now(&mut self) -> UnixNanos {
@@ -432,7 +435,7 @@ impl AlphaStrategy {
             let position = self.ctx.position(&t.instrument_id);
             let px = self.ctx.last_price(&t.instrument_id);
             // Market: top up what is already on its way. Limit: one resting order for the rest.
-            let delta = rules.round_down(t.quantity - position - if limit { Decimal::ZERO } else { pending });
+            let mut delta = rules.round_down(t.quantity - position - if limit { Decimal::ZERO } else { pending });
             let limit_px = match px {
                 Some(p) if limit && !delta.is_zero() => Some(self.cfg.execution.limit_price(&rules, p, delta)),
                 _ => None,
@@ -445,6 +448,9 @@ impl AlphaStrategy {
                     self.cancel_order(*coid, None, None)?;
                     self.record_order(ts, &t.instrument_id, coid.to_string(), "cancel", *leaves, "LIMIT", *price);
                 }
+            }
+            if !limit {
+                delta = self.liquidity_cap(&rules, delta, ts);
             }
             if delta.is_zero() {
                 continue;
@@ -509,6 +515,27 @@ impl AlphaStrategy {
             self.submit_order(order, None, None, None)?;
         }
         Ok(())
+    }
+
+    /// A market order is capped at the liquidity the L1 matching engine simulates at this moment:
+    /// a quarter of the last bar's volume (it replays a bar as four trades), the last trade's
+    /// size, or the smaller top-of-book size. NautilusTrader 0.57 cannot fill beyond it (its L1
+    /// matching stops at `todo!("Exhausted simulated book volume")` and the rest of the order
+    /// stays open forever), so the rest is recorded as a [`Skip`] and follows on later events.
+    fn liquidity_cap(&mut self, rules: &InstrumentRules, delta: Decimal, ts: u64) -> Decimal {
+        let Some(available) = self.liquidity.get(&rules.id).copied() else { return delta };
+        let cap = rules.round_down(available);
+        if delta.abs() <= cap {
+            return delta;
+        }
+        let capped = if delta.is_sign_negative() { -cap } else { cap };
+        self.recorder.borrow_mut().skips.push(Skip {
+            ts,
+            instrument_id: rules.id.to_string(),
+            delta: delta - capped,
+            reason: format!("above the simulated liquidity {available}: the rest follows on later events"),
+        });
+        capped
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -601,17 +628,21 @@ impl DataActor for AlphaStrategy {
     }
 
     fn on_bar(&mut self, bar: &Bar) -> anyhow::Result<()> {
-        self.set_price(bar.bar_type.instrument_id(), bar.close.as_decimal(), bar.ts_init);
+        let id = bar.bar_type.instrument_id();
+        self.liquidity.insert(id, bar.volume.as_decimal() / Decimal::from(4));
+        self.set_price(id, bar.close.as_decimal(), bar.ts_init);
         self.dispatch(MarketEvent::Bar(bar))
     }
 
     fn on_trade(&mut self, t: &TradeTick) -> anyhow::Result<()> {
+        self.liquidity.insert(t.instrument_id, t.size.as_decimal());
         self.set_price(t.instrument_id, t.price.as_decimal(), t.ts_init);
         self.dispatch(MarketEvent::Trade(t))
     }
 
     fn on_quote(&mut self, q: &QuoteTick) -> anyhow::Result<()> {
         let mid = (q.bid_price.as_decimal() + q.ask_price.as_decimal()) / Decimal::TWO;
+        self.liquidity.insert(q.instrument_id, q.bid_size.as_decimal().min(q.ask_size.as_decimal()));
         self.set_price(q.instrument_id, mid, q.ts_init);
         self.dispatch(MarketEvent::Quote(q))
     }

@@ -489,3 +489,34 @@ fn spot_and_perp_in_one_run_pay_their_own_fees_and_funding() {
     // both legs gain/lose 199 × 0.01: equity ex funding = 10000 − fees
     assert_eq!(r.equity.last().unwrap().equity_ex_funding, d("10000") - d("0.6000025") - d("0.30005"));
 }
+
+#[test]
+fn market_orders_larger_than_the_bar_liquidity_fill_over_several_bars() {
+    // Bar volume 1.5 ⇒ the engine fills at most 0.375 per bar (a quarter): 1.0 takes three bars.
+    let s = spec(
+        VenueKind::Spot,
+        "BTCUSDT.BINANCE",
+        SPOT_BT,
+        "buy-and-hold",
+        params("instrument_id = \"BTCUSDT.BINANCE\"\nquantity = \"0.1\""),
+    );
+    let mut s10 = s.clone();
+    s10.strategy.params = params("instrument_id = \"BTCUSDT.BINANCE\"\nquantity = \"1.0\"");
+    let inputs = || Inputs {
+        instruments: vec![spot()],
+        streams: vec![bars(SPOT_BT, d("6000.25"), 2, 6).into_iter().map(Data::Bar).collect()],
+        funding: vec![],
+    };
+    let small = run_inputs(&s, inputs(), &Registry::with_baselines()).unwrap();
+    assert_eq!(small.fills.len(), 1);
+    let r = run_inputs(&s10, inputs(), &Registry::with_baselines()).unwrap();
+    let got: Vec<(u64, Decimal, Decimal)> = r.fills.iter().map(|f| (f.ts, f.qty, f.position_after)).collect();
+    assert_eq!(
+        got,
+        vec![(T0 + M, d("0.375"), d("0.375")), (T0 + 2 * M, d("0.375"), d("0.75")), (T0 + 3 * M, d("0.25"), d("1.0")),]
+    );
+    assert_eq!(r.positions["BTCUSDT.BINANCE"], d("1.0"));
+    assert_eq!(r.skips.len(), 2, "{:?}", r.skips);
+    assert!(r.skips[0].reason.starts_with("above the simulated liquidity 0.375"), "{:?}", r.skips);
+    assert!(r.rejections.is_empty());
+}
