@@ -101,7 +101,8 @@ const FONT_CANDIDATES: [&str; 4] = [
     "/usr/local/share/fonts/DejaVuSans.ttf",
 ];
 
-fn ensure_font() -> Result<()> {
+/// Registers the font once per process (the figures and the HTML report charts share it).
+pub(crate) fn ensure_font() -> Result<()> {
     static FONT: OnceLock<Result<(), String>> = OnceLock::new();
     FONT.get_or_init(|| {
         let env = std::env::var("ALPHALAB_REPORT_FONT").ok();

@@ -5,14 +5,11 @@
 //! needs a TrueType font at run time to measure label sizes (the same DejaVu Sans lookup as the
 //! snapshot figures).
 
-use std::{ops::Range, sync::OnceLock};
+use std::ops::Range;
 
-use anyhow::{Result, anyhow};
+use anyhow::Result;
 use chrono::{DateTime, Utc};
-use plotters::{
-    prelude::*,
-    style::{FontStyle, register_font},
-};
+use plotters::prelude::*;
 
 use super::data::Point;
 use crate::figures::{compact, time_format, utc, y_range};
@@ -45,36 +42,6 @@ pub(super) const PALETTE: [RGBColor; 6] = [
     RGBColor(0x6D, 0x4C, 0x41),
     RGBColor(0xD8, 0x1B, 0x60),
 ];
-
-/// Font files tried in order after `ALPHALAB_REPORT_FONT` (as for the snapshot figures).
-const FONT_CANDIDATES: [&str; 4] = [
-    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
-    "/usr/share/fonts/dejavu/DejaVuSans.ttf",
-    "/usr/share/fonts/TTF/DejaVuSans.ttf",
-    "/usr/local/share/fonts/DejaVuSans.ttf",
-];
-
-/// Registers a TrueType font for plotters' text measurement, once per process.
-pub(super) fn ensure_font() -> Result<()> {
-    static FONT: OnceLock<Result<(), String>> = OnceLock::new();
-    FONT.get_or_init(|| {
-        let env = std::env::var("ALPHALAB_REPORT_FONT").ok();
-        for path in env.iter().map(String::as_str).chain(FONT_CANDIDATES) {
-            let Ok(bytes) = std::fs::read(path) else { continue };
-            let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
-            if register_font("sans-serif", FontStyle::Normal, bytes).is_ok() {
-                return Ok(());
-            }
-        }
-        Err(format!(
-            "no TrueType font to measure chart labels: install the Debian package fonts-dejavu-core or set \
-             ALPHALAB_REPORT_FONT to a .ttf file (tried {})",
-            FONT_CANDIDATES.join(", ")
-        ))
-    })
-    .clone()
-    .map_err(|e| anyhow!(e))
-}
 
 /// One line of a panel.
 #[derive(Debug, Clone)]
@@ -120,7 +87,7 @@ fn at(ns: i64) -> DateTime<Utc> {
 
 /// Stacked `panels` over the time range `x` (ns), the last one with the UTC time axis.
 pub(super) fn time_svg(panels: &[Panel], x: Range<i64>, height: u32) -> Result<String> {
-    ensure_font()?;
+    crate::figures::ensure_font()?;
     let x = if x.end > x.start { x } else { x.start - 60_000_000_000..x.start + 60_000_000_000 };
     let mut buf = String::new();
     {
@@ -240,7 +207,7 @@ where
 /// Vertical bars of `values` over the category `labels`, with the axis descriptions (y labels as
 /// percentages of fractions when `percent`).
 pub(super) fn bar_svg(labels: &[String], values: &[f64], x_desc: &str, y_desc: &str, percent: bool) -> Result<String> {
-    ensure_font()?;
+    crate::figures::ensure_font()?;
     let n = labels.len().max(1);
     let y = y_range(values.iter().chain([0.0].iter()), 0.08).unwrap_or(0.0..1.0);
     let y_span = y.end - y.start;
