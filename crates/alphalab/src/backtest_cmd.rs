@@ -33,7 +33,10 @@ pub fn backtest(path: &Path) -> anyhow::Result<ExitCode> {
         log::info!("  {line}");
     }
     match &spec.output {
-        Some(o) => log::info!("backtest: results in {}", o.display()),
+        Some(o) => {
+            let html = report::html::write_run_report(o)?;
+            log::info!("backtest: results in {}, report {}", o.display(), html.display());
+        }
         None => log::warn!("backtest: no `output` in the run file: nothing written"),
     }
     Ok(if r.rejections.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
@@ -54,7 +57,8 @@ pub fn sweep(path: &Path, threads: Option<usize>) -> anyhow::Result<ExitCode> {
         log::info!("  {line}");
     }
     if let Some(o) = &spec.output {
-        log::info!("sweep: ranking.csv, ranking.json and variants/ in {}", o.display());
+        let html = report::html::write_sweep_report(o)?;
+        log::info!("sweep: ranking.csv, ranking.json and variants/ in {}, report {}", o.display(), html.display());
     }
     let failed = r.failures();
     if failed > 0 {

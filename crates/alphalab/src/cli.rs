@@ -3,7 +3,7 @@
 use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
 
 use alphalab::{
-    backtest_cmd, logging, pipeline,
+    backtest_cmd, demo, logging, pipeline,
     settings::{SettingsFile, SnapshotArgs},
     snapshot,
 };
@@ -65,7 +65,7 @@ enum Command {
         #[command(subcommand)]
         command: ReportCommand,
     },
-    /// End to end on the embedded simulator: start it, take a snapshot through it, report.
+    /// End to end on the embedded simulator: snapshot, backfill into a catalog, figures, backtests, a sweep, reports.
     Demo {
         /// Output folder.
         #[arg(long, default_value = "outputs/demo")]
@@ -76,6 +76,9 @@ enum Command {
         /// Market model seed.
         #[arg(long, default_value_t = 42)]
         seed: u64,
+        /// Days of 1m history to backfill and backtest.
+        #[arg(long, default_value_t = 3)]
+        days: u64,
     },
 }
 
@@ -408,37 +411,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             );
             Ok(exit_for(skipped))
         }
-        Command::Demo { output_dir, ws_capture_seconds, seed } => {
+        Command::Demo { output_dir, ws_capture_seconds, seed, days } => {
             let _log = logging::init("INFO")?;
-            runtime()?.block_on(async {
-                let mut sim_cfg = SimConfig::default();
-                sim_cfg.model.seed = seed;
-                let handle = sim::spawn(sim_cfg).await.context("starting the simulator")?;
-                log::info!("demo: simulator on {}", handle.rest_url());
-                let cfg = SnapshotArgs {
-                    base_path_spot: Some(handle.rest_url()),
-                    base_path_futures: Some(handle.rest_url()),
-                    stream_url_spot: Some(handle.stream_url(binance::Market::Spot)),
-                    output_dir: Some(output_dir.clone()),
-                    ws_capture_seconds: Some(ws_capture_seconds.to_string()),
-                    ..SnapshotArgs::default()
-                }
-                .resolve()
-                .map_err(anyhow::Error::msg)?;
-                let manifest = snapshot::run(&cfg).await?;
-                handle.shutdown().await;
-                log::info!("demo: snapshot in {} (manifest.json lists every payload)", output_dir.display());
-                let dir = output_dir.clone();
-                let figures = tokio::task::spawn_blocking(move || report::snapshot_figures(&dir)).await??;
-                let skipped = figures.iter().filter(|f| !f.drawn()).count();
-                log::info!(
-                    "demo: {} of {} legacy figures in {}",
-                    figures.len() - skipped,
-                    figures.len(),
-                    output_dir.join("figures").display()
-                );
-                Ok(exit_for(manifest.failures() + skipped))
-            })
+            demo::run(&demo::DemoArgs { output_dir, ws_capture_seconds, seed, days })
         }
     }
 }
