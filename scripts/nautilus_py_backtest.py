@@ -264,7 +264,7 @@ def main(argv: list[str]) -> None:
             oms_type=OmsType.NETTING,
             account_type=AccountType.MARGIN,
             book_type=BookType.L1_MBP,
-            starting_balances=[Money(100_000, USDT)],
+            starting_balances=[Money(10_000_000, USDT)],
             base_currency=USDT,
             default_leverage=Decimal(1),
             margin_model=StandardMarginModel(),
@@ -278,7 +278,7 @@ def main(argv: list[str]) -> None:
             oms_type=OmsType.NETTING,
             account_type=AccountType.CASH,
             book_type=BookType.L1_MBP,
-            starting_balances=[Money(100_000, USDT)],
+            starting_balances=[Money(10_000_000, USDT)],
             base_currency=None,
             fill_model=fill_model,
         )

@@ -212,7 +212,7 @@ fn spec(strategy: &str, params: &str, with_perp: bool) -> RunSpec {
     } else {
         (vec![ID.into()], vec![BT.into()], VenueKind::Spot)
     };
-    let venue = VenueSpec::new(kind, BTreeMap::from([("USDT".to_string(), Decimal::from(100_000))]));
+    let venue = VenueSpec::new(kind, BTreeMap::from([("USDT".to_string(), Decimal::from(10_000_000))]));
     let params = toml::Value::Table(toml::from_str(params).unwrap());
     let mut spec = RunSpec::new(instruments, venue, StrategySpec { name: strategy.into(), params });
     spec.bar_types = bar_types;

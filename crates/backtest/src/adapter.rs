@@ -54,6 +54,7 @@ pub struct InstrumentRules {
     pub price_increment: Decimal,
     pub min_quantity: Option<Decimal>,
     pub min_notional: Option<Decimal>,
+    pub taker_fee: Decimal,
 }
 
 impl InstrumentRules {
@@ -76,6 +77,7 @@ impl InstrumentRules {
             price_increment: inst.price_increment().as_decimal(),
             min_quantity: inst.min_quantity().map(|q| q.as_decimal()),
             min_notional: inst.min_notional().map(|m| m.as_decimal()),
+            taker_fee: inst.taker_fee(),
         }
     }
 
@@ -150,6 +152,8 @@ pub struct AdapterConfig {
     /// Starting cash per currency code (the venue's starting balances).
     pub starting_balances: BTreeMap<String, Decimal>,
     pub execution: Execution,
+    /// Cash account (spot venue): buys and sells are capped at the balances held.
+    pub cash_account: bool,
 }
 
 /// One event delivery.
@@ -452,6 +456,11 @@ impl AlphaStrategy {
             if !limit {
                 delta = self.liquidity_cap(&rules, delta, ts);
             }
+            if self.cfg.cash_account
+                && let Some(p) = px
+            {
+                delta = self.cash_cap(&rules, delta, p, ts);
+            }
             if delta.is_zero() {
                 continue;
             }
@@ -534,6 +543,32 @@ impl AlphaStrategy {
             instrument_id: rules.id.to_string(),
             delta: delta - capped,
             reason: format!("above the simulated liquidity {available}: the rest follows on later events"),
+        });
+        capped
+    }
+
+    /// On a cash account a buy needs the quote (notional plus taker fee) and a sell the base:
+    /// the delta is cut to what the fill ledger holds, the rest recorded as a [`Skip`]. Without
+    /// this, 0.57 fills the order and then cannot book it ("Cash account balance would become
+    /// negative"), leaving its account and the ledger apart.
+    fn cash_cap(&mut self, rules: &InstrumentRules, delta: Decimal, px: Decimal, ts: u64) -> Decimal {
+        let held = |ccy: &str| self.ctx.balances.get(ccy).copied().unwrap_or_default().max(Decimal::ZERO);
+        let affordable = if delta.is_sign_positive() {
+            let unit = px * (Decimal::ONE + rules.taker_fee);
+            if unit.is_zero() { delta } else { rules.round_down(held(&rules.quote) / unit) }
+        } else {
+            rules.round_down(held(&rules.base))
+        };
+        if delta.abs() <= affordable {
+            return delta;
+        }
+        let capped = if delta.is_sign_negative() { -affordable } else { affordable };
+        let ccy = if delta.is_sign_positive() { &rules.quote } else { &rules.base };
+        self.recorder.borrow_mut().skips.push(Skip {
+            ts,
+            instrument_id: rules.id.to_string(),
+            delta: delta - capped,
+            reason: format!("cash account: not enough {ccy} for the rest"),
         });
         capped
     }

@@ -431,6 +431,7 @@ pub fn run_inputs(spec: &RunSpec, inputs: Inputs, registry: &Registry) -> anyhow
         rebalance_threshold: spec.rebalance_threshold,
         reporting_currency: spec.reporting_currency.clone(),
         starting_balances: spec.venue.starting_balances.clone(),
+        cash_account: spec.venue.kind == crate::venue::VenueKind::Spot,
         execution: spec.execution,
     };
     engine.add_strategy(AlphaStrategy::new(alpha, cfg, recorder.clone()))?;

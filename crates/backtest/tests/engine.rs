@@ -520,3 +520,28 @@ fn market_orders_larger_than_the_bar_liquidity_fill_over_several_bars() {
     assert!(r.skips[0].reason.starts_with("above the simulated liquidity 0.375"), "{:?}", r.skips);
     assert!(r.rejections.is_empty());
 }
+
+#[test]
+fn cash_account_buys_are_capped_at_the_quote_held_fees_included() {
+    // 1 BTC at 60000.25 on 10000 USDT: buy what the cash pays for, fee included.
+    let mut s = spec(
+        VenueKind::Spot,
+        "BTCUSDT.BINANCE",
+        SPOT_BT,
+        "buy-and-hold",
+        params("instrument_id = \"BTCUSDT.BINANCE\"\nquantity = \"1\""),
+    );
+    s.venue.taker_fee = Some(d("0.001"));
+    let inputs = Inputs {
+        instruments: vec![spot()],
+        streams: vec![bars(SPOT_BT, d("60000.25"), 2, 6).into_iter().map(Data::Bar).collect()],
+        funding: vec![],
+    };
+    let r = run_inputs(&s, inputs, &Registry::with_baselines()).unwrap();
+    // 10000 / (60000.25 × 1.001) = 0.16649931.. → 0.166499 on the 0.000001 step
+    assert_eq!(r.fills.len(), 1, "{:?}", r.fills);
+    assert_eq!(r.fills[0].qty, d("0.166499"));
+    assert!(r.skips.iter().any(|k| k.reason == "cash account: not enough USDT for the rest"), "{:?}", r.skips);
+    let usdt = r.account_balances.iter().find(|b| b.currency == "USDT").unwrap().total;
+    assert!(usdt >= Decimal::ZERO && usdt == r.ledger_balances["USDT"], "{usdt}");
+}
