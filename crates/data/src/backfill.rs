@@ -6,11 +6,14 @@
 //! complete. A rerun lists the pages present and fetches only the missing or incomplete ones, so
 //! a kill at any point loses at most the pages in flight and never duplicates a row.
 
-use std::{collections::BTreeMap, time::Instant};
+use std::{borrow::Cow, collections::BTreeMap, fmt, time::Instant};
 
 use binance::{Market, endpoint, rest::RestClient};
 use futures::StreamExt;
-use serde::Serialize;
+use serde::{
+    Deserialize, Deserializer, Serialize,
+    de::{IgnoredAny, MapAccess, SeqAccess, Visitor},
+};
 use serde_json::{Value, value::RawValue};
 
 use crate::{
@@ -57,8 +60,72 @@ pub struct Report {
     pub elapsed_ms: u64,
 }
 
-/// Whether a fetched page is final, from its rows.
-type Rule = Box<dyn Fn(&[Value]) -> bool + Send + Sync>;
+/// Whether a fetched page is final, from its row count.
+type Rule = Box<dyn Fn(usize) -> bool + Send + Sync>;
+
+/// The fields of a row the pager needs (time; aggregate, first and last trade ids), read
+/// without building a JSON tree: a year of 1m klines is 525,600 rows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RowKey {
+    /// Kline open time, `fundingTime`, `timestamp` or aggTrade `T`.
+    pub time: Option<u64>,
+    pub a: Option<u64>,
+    pub f: Option<u64>,
+    pub l: Option<u64>,
+}
+
+/// A number field, or anything else (read as absent, like `Value::as_u64`).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Num {
+    U(u64),
+    Other(IgnoredAny),
+}
+
+impl Num {
+    fn get(self) -> Option<u64> {
+        match self {
+            Self::U(u) => Some(u),
+            Self::Other(_) => None,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for RowKey {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RowKey;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a kline array or a row object")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<RowKey, A::Error> {
+                let time = seq.next_element::<Num>()?.and_then(Num::get);
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(RowKey { time, ..RowKey::default() })
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RowKey, A::Error> {
+                let mut k = RowKey::default();
+                while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+                    match key.as_ref() {
+                        "fundingTime" | "timestamp" | "T" => {
+                            let t = map.next_value::<Num>()?.get();
+                            k.time = k.time.or(t);
+                        }
+                        "a" => k.a = map.next_value::<Num>()?.get(),
+                        "f" => k.f = map.next_value::<Num>()?.get(),
+                        "l" => k.l = map.next_value::<Num>()?.get(),
+                        _ => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(k)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
 /// One page of the plan: its key, request parameters and completeness rule.
 type Page = (u64, Vec<(&'static str, String)>, Rule);
 
@@ -104,27 +171,34 @@ async fn fetch_page(
     job: &Job,
     key: u64,
     params: Vec<(&'static str, String)>,
-    is_complete: impl Fn(&[Value]) -> bool,
+    is_complete: Rule,
 ) -> Result<usize, String> {
     let ep = job.spec.dataset.endpoint();
     let r = client.get(ep, &params).await.map_err(|e| e.to_string())?;
-    let rows: Vec<Value> =
-        serde_json::from_slice(&r.body).map_err(|e| format!("{}: page {key}: body is not an array: {e}", ep.id()))?;
-    let body = String::from_utf8(r.body.to_vec()).map_err(|e| format!("{}: page {key}: {e}", ep.id()))?;
-    let page = RestPage {
-        provenance: Provenance {
-            source: r.url.clone(),
-            sha256: sha256_hex(body.as_bytes()),
-            retrieved_at: iso_now(),
-            bytes: body.len() as u64,
-        },
-        status: r.status,
-        complete: is_complete(&rows),
-        body: RawValue::from_string(body).map_err(|e| format!("{}: page {key}: {e}", ep.id()))?,
-    };
     let path = store.page_path(job.market, &job.spec.series_name(), &job.symbol, key);
-    store.write_page(&path, &page).map_err(|e| e.to_string())?;
-    Ok(rows.len())
+    let (store, id, id2) = (store.clone(), ep.id(), ep.id());
+    // Parsing, hashing, compressing and the fsync run off the async workers, so the other
+    // pages in flight keep moving meanwhile.
+    tokio::task::spawn_blocking(move || {
+        let rows: Vec<RowKey> =
+            serde_json::from_slice(&r.body).map_err(|e| format!("{id}: page {key}: body is not an array: {e}"))?;
+        let body = String::from_utf8(r.body.to_vec()).map_err(|e| format!("{id}: page {key}: {e}"))?;
+        let page = RestPage {
+            provenance: Provenance {
+                source: r.url.clone(),
+                sha256: sha256_hex(body.as_bytes()),
+                retrieved_at: iso_now(),
+                bytes: body.len() as u64,
+            },
+            status: r.status,
+            complete: is_complete(rows.len()),
+            body: RawValue::from_string(body).map_err(|e| format!("{id}: page {key}: {e}"))?,
+        };
+        store.write_page(&path, &page).map_err(|e| e.to_string())?;
+        Ok(rows.len())
+    })
+    .await
+    .map_err(|e| format!("{id2}: page {key}: {e}"))?
 }
 
 /// Keys of pages already stored complete.
@@ -138,24 +212,32 @@ fn complete_pages(store: &RawStore, job: &Job) -> Result<BTreeMap<u64, std::path
     Ok(done)
 }
 
-/// The time of a row, by series kind.
-fn row_time(v: &Value) -> Option<u64> {
-    match v {
-        Value::Array(k) => k.first()?.as_u64(),
-        Value::Object(o) => ["fundingTime", "timestamp", "T"].iter().find_map(|f| o.get(*f)?.as_u64()),
-        _ => None,
-    }
-}
-
 /// Rows of every stored page of a series, in key order.
 ///
 /// # Errors
 /// An unreadable page, naming its file.
 pub fn stored_rows(store: &RawStore, market: Market, series: &str, symbol: &str) -> Result<Vec<Value>, Error> {
+    stored(store, market, series, symbol)
+}
+
+/// [`RowKey`]s of every stored page of a series, in key order.
+///
+/// # Errors
+/// An unreadable page, naming its file.
+pub fn stored_keys(store: &RawStore, market: Market, series: &str, symbol: &str) -> Result<Vec<RowKey>, Error> {
+    stored(store, market, series, symbol)
+}
+
+fn stored<T: serde::de::DeserializeOwned>(
+    store: &RawStore,
+    market: Market,
+    series: &str,
+    symbol: &str,
+) -> Result<Vec<T>, Error> {
     let mut rows = Vec::new();
     for (_, path) in store.pages(market, series, symbol)? {
         let page = RawStore::read_page(&path)?;
-        let v: Vec<Value> = serde_json::from_str(page.body.get())
+        let v: Vec<T> = serde_json::from_str(page.body.get())
             .map_err(|e| Error::Body { endpoint: path.display().to_string(), msg: e.to_string() })?;
         rows.extend(v);
     }
@@ -181,14 +263,14 @@ pub fn time_gaps(times: &[u64], from: u64, to: u64, step: u64) -> Vec<Gap> {
 
 /// Missing aggregate ids, and trade-id discontinuities (`l + 1 != next f`), in `rows`.
 #[must_use]
-pub fn id_gaps(rows: &[Value]) -> Vec<Gap> {
+pub fn id_gaps(rows: &[RowKey]) -> Vec<Gap> {
     let mut gaps = Vec::new();
     for w in rows.windows(2) {
         let (a, b) = (&w[0], &w[1]);
-        let (Some(ia), Some(ib)) = (a["a"].as_u64(), b["a"].as_u64()) else { continue };
+        let (Some(ia), Some(ib)) = (a.a, b.a) else { continue };
         if ib > ia + 1 {
             gaps.push(Gap::Ids { from: ia + 1, to: ib });
-        } else if let (Some(l), Some(f)) = (a["l"].as_u64(), b["f"].as_u64())
+        } else if let (Some(l), Some(f)) = (a.l, b.f)
             && ib == ia + 1
             && f > l + 1
         {
@@ -305,7 +387,7 @@ pub async fn run(
                     let mut p = base_params(job);
                     p.extend([("fromId", key.to_string()), ("limit", limit.to_string())]);
                     let full = limit as usize;
-                    plan.push((key, p, Box::new(move |rows: &[Value]| rows.len() == full)));
+                    plan.push((key, p, Box::new(move |rows: usize| rows == full)));
                     key += l;
                 }
             }
@@ -332,10 +414,10 @@ pub async fn run(
         }
     }
     // Rows and gaps over the whole requested range, from what is now stored.
-    let rows = stored_rows(store, job.market, &spec.series_name(), &job.symbol)?;
+    let rows = stored_keys(store, job.market, &spec.series_name(), &job.symbol)?;
     match spec.dataset.paging {
         Paging::Time => {
-            let mut times: Vec<u64> = rows.iter().filter_map(row_time).filter(|t| *t >= from && *t < to).collect();
+            let mut times: Vec<u64> = rows.iter().filter_map(|r| r.time).filter(|t| *t >= from && *t < to).collect();
             times.sort_unstable();
             times.dedup();
             report.rows = times.len();
@@ -347,10 +429,10 @@ pub async fn run(
             }
         }
         Paging::Id => {
-            let mut in_range: Vec<Value> =
-                rows.into_iter().filter(|r| r["T"].as_u64().is_some_and(|t| t >= from && t < to)).collect();
-            in_range.sort_by_key(|r| r["a"].as_u64());
-            in_range.dedup_by_key(|r| r["a"].as_u64());
+            let mut in_range: Vec<RowKey> =
+                rows.into_iter().filter(|r| r.time.is_some_and(|t| t >= from && t < to)).collect();
+            in_range.sort_by_key(|r| r.a);
+            in_range.dedup_by_key(|r| r.a);
             report.rows = in_range.len();
             report.gaps = id_gaps(&in_range);
         }
@@ -377,12 +459,28 @@ mod tests {
 
     #[test]
     fn id_gaps_find_missing_aggregates_and_trade_ids() {
-        let rows = vec![
-            json!({"a": 1, "f": 10, "l": 11}),
-            json!({"a": 2, "f": 12, "l": 12}),
-            json!({"a": 3, "f": 15, "l": 15}),
-            json!({"a": 6, "f": 16, "l": 16}),
-        ];
+        let rows: Vec<RowKey> = serde_json::from_value(json!([
+            {"a": 1, "f": 10, "l": 11, "T": 5, "m": true},
+            {"a": 2, "f": 12, "l": 12, "T": 5, "p": "1.0"},
+            {"a": 3, "f": 15, "l": 15, "T": 6},
+            {"a": 6, "f": 16, "l": 16, "T": 7},
+        ]))
+        .unwrap();
         assert_eq!(id_gaps(&rows), vec![Gap::Ids { from: 13, to: 15 }, Gap::Ids { from: 4, to: 6 }]);
+    }
+
+    #[test]
+    fn row_keys_read_klines_objects_and_odd_fields() {
+        let rows: Vec<RowKey> = serde_json::from_str(
+            r#"[[1700000000000,"1.0","2.0","0.5","1.5","10",1700000059999,"15",3,"5","7","0"],
+               {"symbol":"BTCUSDT","fundingTime":1700000000000,"fundingRate":"0.0001","markPrice":"1"},
+               {"symbol":"BTCUSDT","sumOpenInterest":"1","timestamp":1700000300000},
+               {"a":7,"T":"not a number"},
+               ["x"]]"#,
+        )
+        .unwrap();
+        let times: Vec<Option<u64>> = rows.iter().map(|r| r.time).collect();
+        assert_eq!(times, [Some(1_700_000_000_000), Some(1_700_000_000_000), Some(1_700_000_300_000), None, None]);
+        assert_eq!(rows[3].a, Some(7));
     }
 }

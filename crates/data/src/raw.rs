@@ -113,7 +113,8 @@ impl RawStore {
     /// I/O errors naming the file.
     pub fn write_page(&self, path: &Path, page: &RestPage) -> std::io::Result<()> {
         let json = serde_json::to_vec(page).map_err(std::io::Error::other)?;
-        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        // Fast level: pages are written at the network's pace; the archive is read rarely.
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         gz.write_all(&json)?;
         write_atomic(path, &gz.finish()?)
     }

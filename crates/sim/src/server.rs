@@ -32,9 +32,15 @@ impl Stats {
         }
     }
 
+    /// Row of `ep` in the table (by market and name: `ENDPOINTS` is a `const`, so addresses
+    /// differ between crates).
+    fn index(ep: &Endpoint) -> Option<usize> {
+        ENDPOINTS.iter().position(|e| e.market == ep.market && e.name == ep.name)
+    }
+
     /// Counts a request of `ep`; returns its 1-based index for that endpoint.
     pub fn record(&self, ep: &Endpoint) -> u64 {
-        let i = ENDPOINTS.iter().position(|e| std::ptr::eq(e, ep)).unwrap_or(0);
+        let i = Self::index(ep).unwrap_or(0);
         self.per_endpoint[i].fetch_add(1, Ordering::Relaxed) + 1
     }
 
@@ -49,7 +55,7 @@ impl Stats {
     /// Requests served for `ep` so far.
     #[must_use]
     pub fn requests(&self, ep: &Endpoint) -> u64 {
-        ENDPOINTS.iter().position(|e| std::ptr::eq(e, ep)).map_or(0, |i| self.per_endpoint[i].load(Ordering::Relaxed))
+        Self::index(ep).map_or(0, |i| self.per_endpoint[i].load(Ordering::Relaxed))
     }
 
     /// All requests served.
