@@ -172,7 +172,7 @@ async fn fetch_page(
     key: u64,
     params: Vec<(&'static str, String)>,
     is_complete: Rule,
-) -> Result<usize, String> {
+) -> Result<Vec<RowKey>, String> {
     let ep = job.spec.dataset.endpoint();
     let r = client.get(ep, &params).await.map_err(|e| e.to_string())?;
     let path = store.page_path(job.market, &job.spec.series_name(), &job.symbol, key);
@@ -195,7 +195,7 @@ async fn fetch_page(
             body: RawValue::from_string(body).map_err(|e| format!("{id}: page {key}: {e}"))?,
         };
         store.write_page(&path, &page).map_err(|e| e.to_string())?;
-        Ok(rows.len())
+        Ok(rows)
     })
     .await
     .map_err(|e| format!("{id2}: page {key}: {e}"))?
@@ -220,14 +220,6 @@ pub fn stored_rows(store: &RawStore, market: Market, series: &str, symbol: &str)
     stored(store, market, series, symbol)
 }
 
-/// [`RowKey`]s of every stored page of a series, in key order.
-///
-/// # Errors
-/// An unreadable page, naming its file.
-pub fn stored_keys(store: &RawStore, market: Market, series: &str, symbol: &str) -> Result<Vec<RowKey>, Error> {
-    stored(store, market, series, symbol)
-}
-
 fn stored<T: serde::de::DeserializeOwned>(
     store: &RawStore,
     market: Market,
@@ -236,12 +228,15 @@ fn stored<T: serde::de::DeserializeOwned>(
 ) -> Result<Vec<T>, Error> {
     let mut rows = Vec::new();
     for (_, path) in store.pages(market, series, symbol)? {
-        let page = RawStore::read_page(&path)?;
-        let v: Vec<T> = serde_json::from_str(page.body.get())
-            .map_err(|e| Error::Body { endpoint: path.display().to_string(), msg: e.to_string() })?;
-        rows.extend(v);
+        rows.extend(read_rows(&path)?);
     }
     Ok(rows)
+}
+
+fn read_rows<T: serde::de::DeserializeOwned>(path: &std::path::Path) -> Result<Vec<T>, Error> {
+    let page = RawStore::read_page(path)?;
+    serde_json::from_str(page.body.get())
+        .map_err(|e| Error::Body { endpoint: path.display().to_string(), msg: e.to_string() })
 }
 
 /// Missing grid times in `[from, to)`, merged into ranges. `times` must be ascending.
@@ -396,25 +391,36 @@ pub async fn run(
     report.pages = plan.len();
     let todo: Vec<_> = plan.into_iter().filter(|(k, _, _)| !done.contains_key(k)).collect();
     report.skipped = report.pages - todo.len();
-    let results: Vec<Result<usize, String>> = futures::stream::iter(todo)
+    let results: Vec<(u64, Result<Vec<RowKey>, String>)> = futures::stream::iter(todo)
         .map(|(key, params, rule)| async move {
             let n = fetch_page(client, store, job, key, params, rule).await;
             if let Ok(rows) = &n {
-                on_rows(*rows);
+                on_rows(rows.len());
             }
-            n
+            (key, n)
         })
         .buffer_unordered(concurrency.max(1))
         .collect()
         .await;
-    for r in results {
+    // Rows and gaps over the whole requested range, from what is now stored: the pages just
+    // fetched are already parsed, the others are read back.
+    let mut rows = Vec::new();
+    let mut fetched = std::collections::BTreeSet::new();
+    for (key, r) in results {
         match r {
-            Ok(_) => report.fetched += 1,
+            Ok(keys) => {
+                report.fetched += 1;
+                fetched.insert(key);
+                rows.extend(keys);
+            }
             Err(e) => report.errors.push(e),
         }
     }
-    // Rows and gaps over the whole requested range, from what is now stored.
-    let rows = stored_keys(store, job.market, &spec.series_name(), &job.symbol)?;
+    for (key, path) in store.pages(job.market, &spec.series_name(), &job.symbol)? {
+        if !fetched.contains(&key) {
+            rows.extend(read_rows::<RowKey>(&path)?);
+        }
+    }
     match spec.dataset.paging {
         Paging::Time => {
             let mut times: Vec<u64> = rows.iter().filter_map(|r| r.time).filter(|t| *t >= from && *t < to).collect();
