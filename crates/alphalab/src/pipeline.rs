@@ -94,7 +94,9 @@ pub async fn backfill(args: &BackfillArgs) -> anyhow::Result<Vec<backfill::Repor
             };
             let estimate = args.to_ms.saturating_sub(args.from_ms).checked_div(spec.step_ms).unwrap_or(0);
             let bar = progress(estimate, &format!("{} {symbol} {spec}", args.market));
-            let r = backfill::run(&client, &store, &job, args.concurrency, &|n| bar.inc(n as u64)).await?;
+            let progress = bar.clone();
+            let on_rows: backfill::OnRows = std::sync::Arc::new(move |n| progress.inc(n as u64));
+            let r = backfill::run(&client, &store, &job, args.concurrency, on_rows).await?;
             bar.finish_and_clear();
             log_report(&r);
             reports.push(r);

@@ -139,35 +139,8 @@ impl Alpha for HoldAll {
     }
 }
 
-/// The BTCUSDT-PERP fixture of tests/engine.rs (tick 0.1, step 0.001).
 fn perp() -> InstrumentAny {
-    InstrumentAny::CryptoPerpetual(CryptoPerpetual::new(
-        InstrumentId::from(PERP),
-        Symbol::from("BTCUSDT"),
-        Currency::from("BTC"),
-        Currency::from("USDT"),
-        Currency::from("USDT"),
-        false,
-        1,
-        3,
-        Price::from("0.1"),
-        Quantity::from("0.001"),
-        None,
-        None,
-        Some(Quantity::from("1000")),
-        Some(Quantity::from("0.001")),
-        None,
-        Some(Money::from("5 USDT")),
-        None,
-        None,
-        Some(dec!(0.05)),
-        Some(dec!(0.025)),
-        Some(dec!(0.0002)),
-        Some(dec!(0.0005)),
-        None,
-        UnixNanos::default(),
-        UnixNanos::default(),
-    ))
+    common::perp_btcusdt()
 }
 
 /// A deterministic random walk (xorshift64), bars stamped at their close: spot in cents, and

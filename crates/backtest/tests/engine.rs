@@ -35,33 +35,7 @@ fn spot() -> InstrumentAny {
 }
 
 fn perp() -> InstrumentAny {
-    InstrumentAny::CryptoPerpetual(CryptoPerpetual::new(
-        InstrumentId::from("BTCUSDT-PERP.BINANCE"),
-        Symbol::from("BTCUSDT"),
-        Currency::from("BTC"),
-        Currency::from("USDT"),
-        Currency::from("USDT"),
-        false,
-        1,
-        3,
-        Price::from("0.1"),
-        Quantity::from("0.001"),
-        None,
-        None,
-        Some(Quantity::from("1000")),
-        Some(Quantity::from("0.001")),
-        None,
-        Some(Money::from("5 USDT")),
-        None,
-        None,
-        Some(dec!(0.05)),
-        Some(dec!(0.025)),
-        Some(dec!(0.0002)),
-        Some(dec!(0.0005)),
-        None,
-        UnixNanos::default(),
-        UnixNanos::default(),
-    ))
+    common::perp_btcusdt()
 }
 
 /// Bar `i` covers [T0 + i·M, T0 + (i+1)·M) and is stamped at its close; close = base + i.

@@ -165,6 +165,16 @@ fn base_params(job: &Job) -> Vec<(&'static str, String)> {
     p
 }
 
+/// A page being stored: its row keys once on disk.
+type Stored = tokio::task::JoinHandle<Result<Vec<RowKey>, String>>;
+
+/// Progress callback: rows stored (called from the writer threads).
+pub type OnRows = std::sync::Arc<dyn Fn(usize) + Send + Sync>;
+
+/// Fetches one page and hands it to a writer thread, returning as soon as the response is in:
+/// the page's concurrency slot is free while it is parsed, hashed, compressed and fsynced.
+/// `writes` bounds the pages waiting for the disk.
+#[allow(clippy::too_many_arguments)]
 async fn fetch_page(
     client: &RestClient,
     store: &RawStore,
@@ -172,14 +182,16 @@ async fn fetch_page(
     key: u64,
     params: Vec<(&'static str, String)>,
     is_complete: Rule,
-) -> Result<Vec<RowKey>, String> {
+    writes: std::sync::Arc<tokio::sync::Semaphore>,
+    on_rows: OnRows,
+) -> Result<Stored, String> {
     let ep = job.spec.dataset.endpoint();
     let r = client.get(ep, &params).await.map_err(|e| e.to_string())?;
+    let permit = writes.acquire_owned().await.map_err(|e| e.to_string())?;
     let path = store.page_path(job.market, &job.spec.series_name(), &job.symbol, key);
-    let (store, id, id2) = (store.clone(), ep.id(), ep.id());
-    // Parsing, hashing, compressing and the fsync run off the async workers, so the other
-    // pages in flight keep moving meanwhile.
-    tokio::task::spawn_blocking(move || {
+    let (store, id) = (store.clone(), ep.id());
+    Ok(tokio::task::spawn_blocking(move || {
+        let _permit = permit;
         let rows: Vec<RowKey> =
             serde_json::from_slice(&r.body).map_err(|e| format!("{id}: page {key}: body is not an array: {e}"))?;
         let body = String::from_utf8(r.body.to_vec()).map_err(|e| format!("{id}: page {key}: {e}"))?;
@@ -195,10 +207,9 @@ async fn fetch_page(
             body: RawValue::from_string(body).map_err(|e| format!("{id}: page {key}: {e}"))?,
         };
         store.write_page(&path, &page).map_err(|e| e.to_string())?;
+        on_rows(rows.len());
         Ok(rows)
-    })
-    .await
-    .map_err(|e| format!("{id2}: page {key}: {e}"))?
+    }))
 }
 
 /// Keys of pages already stored complete.
@@ -307,7 +318,7 @@ pub async fn run(
     store: &RawStore,
     job: &Job,
     concurrency: usize,
-    on_rows: &(dyn Fn(usize) + Sync),
+    on_rows: OnRows,
 ) -> Result<Report, Error> {
     let t0 = Instant::now();
     let now = server_time(client, job.market).await?;
@@ -391,17 +402,23 @@ pub async fn run(
     report.pages = plan.len();
     let todo: Vec<_> = plan.into_iter().filter(|(k, _, _)| !done.contains_key(k)).collect();
     report.skipped = report.pages - todo.len();
-    let results: Vec<(u64, Result<Vec<RowKey>, String>)> = futures::stream::iter(todo)
-        .map(|(key, params, rule)| async move {
-            let n = fetch_page(client, store, job, key, params, rule).await;
-            if let Ok(rows) = &n {
-                on_rows(rows.len());
-            }
-            (key, n)
+    let writes = std::sync::Arc::new(tokio::sync::Semaphore::new(2 * concurrency.max(1)));
+    let pending: Vec<(u64, Result<Stored, String>)> = futures::stream::iter(todo)
+        .map(|(key, params, rule)| {
+            let (writes, on_rows) = (writes.clone(), on_rows.clone());
+            async move { (key, fetch_page(client, store, job, key, params, rule, writes, on_rows).await) }
         })
         .buffer_unordered(concurrency.max(1))
         .collect()
         .await;
+    let mut results = Vec::with_capacity(pending.len());
+    for (key, p) in pending {
+        let r = match p {
+            Ok(h) => h.await.unwrap_or_else(|e| Err(format!("page {key}: writer: {e}"))),
+            Err(e) => Err(e),
+        };
+        results.push((key, r));
+    }
     // Rows and gaps over the whole requested range, from what is now stored: the pages just
     // fetched are already parsed, the others are read back.
     let mut rows = Vec::new();

@@ -93,7 +93,7 @@ fn fixture() -> &'static Fixture {
                     from_ms: FROM_MS,
                     to_ms: START_MS,
                 };
-                let r = backfill::run(&client, &store, &job, 4, &|_| {}).await.unwrap();
+                let r = backfill::run(&client, &store, &job, 4, std::sync::Arc::new(|_| {})).await.unwrap();
                 assert!(r.errors.is_empty(), "{token}: {:?}", r.errors);
             }
             for m in Market::ALL {

@@ -3,10 +3,11 @@
 use nautilus_core::UnixNanos;
 use nautilus_model::{
     identifiers::{InstrumentId, Symbol},
-    instruments::{CurrencyPair, InstrumentAny},
+    instruments::{CryptoPerpetual, CurrencyPair, InstrumentAny},
     types::{Currency, Money, Price, Quantity},
 };
 use rust_decimal::Decimal;
+use rust_decimal_macros::dec;
 
 /// BTCUSDT spot as Binance lists it (tick 0.01, step 0.000001, min 0.00001, min notional 5
 /// USDT), with the given maker/taker fee (`None`: left to the venue).
@@ -32,6 +33,39 @@ pub fn spot_btcusdt(fee: Option<Decimal>) -> InstrumentAny {
         None,
         fee,
         fee,
+        None,
+        UnixNanos::default(),
+        UnixNanos::default(),
+    ))
+}
+
+/// BTCUSDT-PERP (tick 0.1, step 0.001, min notional 5 USDT, margins 5 % / 2.5 %, fees 0.02 % /
+/// 0.05 %).
+#[allow(dead_code)] // not every test binary uses it
+pub fn perp_btcusdt() -> InstrumentAny {
+    InstrumentAny::CryptoPerpetual(CryptoPerpetual::new(
+        InstrumentId::from("BTCUSDT-PERP.BINANCE"),
+        Symbol::from("BTCUSDT"),
+        Currency::from("BTC"),
+        Currency::from("USDT"),
+        Currency::from("USDT"),
+        false,
+        1,
+        3,
+        Price::from("0.1"),
+        Quantity::from("0.001"),
+        None,
+        None,
+        Some(Quantity::from("1000")),
+        Some(Quantity::from("0.001")),
+        None,
+        Some(Money::from("5 USDT")),
+        None,
+        None,
+        Some(dec!(0.05)),
+        Some(dec!(0.025)),
+        Some(dec!(0.0002)),
+        Some(dec!(0.0005)),
         None,
         UnixNanos::default(),
         UnixNanos::default(),
