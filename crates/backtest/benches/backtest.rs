@@ -32,12 +32,11 @@ use nautilus_common::logging::{init_logging, logger::LoggerConfig, writer::FileW
 use nautilus_core::UnixNanos;
 use nautilus_model::{
     data::{Bar, BarType, Data},
-    identifiers::{InstrumentId, Symbol},
-    instruments::{CryptoPerpetual, Instrument, InstrumentAny},
-    types::{Currency, Money, Price, Quantity},
+    identifiers::InstrumentId,
+    instruments::{Instrument, InstrumentAny},
+    types::{Price, Quantity},
 };
 use rust_decimal::Decimal;
-use rust_decimal_macros::dec;
 use serde::Deserialize;
 
 const T0: u64 = 1_735_689_600_000_000_000; // 2025-01-01T00:00:00Z

@@ -14,9 +14,9 @@ use data::{FundingPayment, batch::Batch, catalog::Catalog};
 use nautilus_core::UnixNanos;
 use nautilus_model::{
     data::{Bar, BarType, Data, FundingRateUpdate},
-    identifiers::{InstrumentId, Symbol},
-    instruments::{CryptoPerpetual, InstrumentAny},
-    types::{Currency, Money, Price, Quantity},
+    identifiers::InstrumentId,
+    instruments::InstrumentAny,
+    types::{Price, Quantity},
 };
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
