@@ -2,7 +2,8 @@
 //! simulator at Binance's real weight limits and a fixed latency per request, against the lower
 //! bound set by the weight budget and by latency × requests / concurrency.
 //!
-//! `cargo bench -p alphalab --bench backfill` (optional args: latency ms, concurrency).
+//! `cargo bench -p alphalab -p alphalab-backtest --bench backfill -- 50 8` (args: latency ms,
+//! concurrency).
 //!
 //! The simulator runs in this process on the same 2 cores, and computing a page of klines
 //! from its market model costs it more CPU than serving it; real Binance's CPU is not ours. So

@@ -11,7 +11,8 @@
 //! the workspace root if it does not exist from the bench's working directory.
 //!
 //! Full measurement (release-like `bench` profile):
-//! `ALPHALAB_BENCH_PYTHON=target/nt-venv/bin/python cargo bench -p alphalab-backtest --bench backtest`.
+//! `ALPHALAB_BENCH_PYTHON=target/nt-venv/bin/python cargo bench -p alphalab -p alphalab-backtest --bench backtest`
+//! (listing both packages keeps the feature set, and so the build, of the other benches).
 //! Quick functional check in dev (numbers meaningless, fills must match):
 //! `ALPHALAB_BENCH_BARS=3000 ALPHALAB_BENCH_PYTHON=target/nt-venv/bin/python cargo bench --profile dev -p alphalab-backtest --bench backtest`.
 //! Python venv: `PYENV_VERSION=3.12.1 python3.12 -m venv target/nt-venv && target/nt-venv/bin/pip install nautilus_trader==1.227.0`.
