@@ -26,11 +26,14 @@ fn main() {
     let args: Vec<u64> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
     let latency = args.first().copied().unwrap_or(50);
     let concurrency = args.get(1).copied().unwrap_or(8) as usize;
+    // The simulator gets its own runtime, as a remote server would: its page computations
+    // then never sit in the client's task queues (the 2 cores are still shared).
+    let sim_rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let mut cfg = SimConfig { start_time_ms: Some(NOW), ..SimConfig::default() };
+    cfg.faults.latency_ms = latency;
+    let sim = sim_rt.block_on(sim::spawn(cfg)).unwrap();
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     rt.block_on(async {
-        let mut cfg = SimConfig { start_time_ms: Some(NOW), ..SimConfig::default() };
-        cfg.faults.latency_ms = latency;
-        let sim = sim::spawn(cfg).await.unwrap();
         let root = std::env::temp_dir().join(format!("alphalab-bench-backfill-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&root);
         let jobs = [(Market::Spot, vec!["klines:1m"]), (Market::UsdM, vec!["klines:1m", "fundingRate"])];
@@ -88,7 +91,7 @@ fn main() {
             sim.state.limits.peak(Market::Spot),
             sim.state.limits.peak(Market::UsdM)
         );
-        sim.shutdown().await;
         let _ = std::fs::remove_dir_all(&root);
     });
+    sim_rt.block_on(sim.shutdown());
 }
