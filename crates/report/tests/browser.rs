@@ -70,6 +70,8 @@ fn screenshot(chromium: &Path, page: &Path, out: &Path, work: &Path) -> String {
             "--no-sandbox",
             "--disable-background-networking",
             "--disable-gpu",
+            // small /dev/shm in containers would otherwise crash the renderer
+            "--disable-dev-shm-usage",
             "--hide-scrollbars",
             "--no-first-run",
             "--window-size=1280,2000",
