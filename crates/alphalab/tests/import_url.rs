@@ -16,7 +16,7 @@ use std::{
 
 use binance::Market;
 use data::raw::{Provenance, RawStore, RestPage, sha256_hex, sidecar};
-use serde_json::{Value, json, value::RawValue};
+use serde_json::{Value, json};
 use sim::SimConfig;
 
 const ADABTC_REL: &str = "data/spot/daily/klines/ADABTC/1m/ADABTC-1m-2021-11-27.zip";
@@ -115,17 +115,7 @@ fn seed_exchange_info(root: &Path) {
     let usdm: Value = serde_json::from_slice(&std::fs::read(usdm_path).unwrap()).unwrap();
     for (market, body) in [(Market::Spot, spot), (Market::UsdM, usdm)] {
         let body = body.to_string();
-        let page = RestPage {
-            provenance: Provenance {
-                source: "test seed".into(),
-                sha256: sha256_hex(body.as_bytes()),
-                retrieved_at: "2024-06-01T00:00:00.000Z".into(),
-                bytes: body.len() as u64,
-            },
-            status: 200,
-            complete: true,
-            body: RawValue::from_string(body).unwrap(),
-        };
+        let page = RestPage::new("test seed", 200, true, body, "2024-06-01T00:00:00.000Z").unwrap();
         store.write_page(&store.page_path(market, "exchangeInfo", "ALL", 1_717_200_000_000), &page).unwrap();
     }
 }

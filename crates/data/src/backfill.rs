@@ -14,11 +14,11 @@ use serde::{
     Deserialize, Deserializer, Serialize,
     de::{IgnoredAny, MapAccess, SeqAccess, Visitor},
 };
-use serde_json::{Value, value::RawValue};
+use serde_json::Value;
 
 use crate::{
     dataset::{Paging, Spec},
-    raw::{Provenance, RawStore, RestPage, sha256_hex},
+    raw::{RawStore, RestPage},
 };
 
 /// One series to backfill.
@@ -195,17 +195,8 @@ async fn fetch_page(
         let rows: Vec<RowKey> =
             serde_json::from_slice(&r.body).map_err(|e| format!("{id}: page {key}: body is not an array: {e}"))?;
         let body = String::from_utf8(r.body.to_vec()).map_err(|e| format!("{id}: page {key}: {e}"))?;
-        let page = RestPage {
-            provenance: Provenance {
-                source: r.url.clone(),
-                sha256: sha256_hex(body.as_bytes()),
-                retrieved_at: iso_now(),
-                bytes: body.len() as u64,
-            },
-            status: r.status,
-            complete: is_complete(rows.len()),
-            body: RawValue::from_string(body).map_err(|e| format!("{id}: page {key}: {e}"))?,
-        };
+        let page = RestPage::new(r.url, r.status, is_complete(rows.len()), body, iso_now())
+            .map_err(|e| format!("{id}: page {key}: {e}"))?;
         store.write_page(&path, &page).map_err(|e| e.to_string())?;
         on_rows(rows.len());
         Ok(rows)
@@ -228,15 +219,6 @@ fn complete_pages(store: &RawStore, job: &Job) -> Result<BTreeMap<u64, std::path
 /// # Errors
 /// An unreadable page, naming its file.
 pub fn stored_rows(store: &RawStore, market: Market, series: &str, symbol: &str) -> Result<Vec<Value>, Error> {
-    stored(store, market, series, symbol)
-}
-
-fn stored<T: serde::de::DeserializeOwned>(
-    store: &RawStore,
-    market: Market,
-    series: &str,
-    symbol: &str,
-) -> Result<Vec<T>, Error> {
     let mut rows = Vec::new();
     for (_, path) in store.pages(market, series, symbol)? {
         rows.extend(read_rows(&path)?);

@@ -11,12 +11,12 @@ use anyhow::{Context, anyhow, bail};
 use binance::{Market, endpoint, rest::RestClient};
 use nautilus_core::UnixNanos;
 use nautilus_model::instruments::InstrumentAny;
-use serde_json::{Value, value::RawValue};
+use serde_json::Value;
 
 use crate::{
     backfill::iso_now,
     parse::instrument::{Fees, parse_spot_instrument, parse_usdm_instrument},
-    raw::{Provenance, RawStore, RestPage, sha256_hex},
+    raw::{RawStore, RestPage},
 };
 
 /// Raw-archive series name of exchangeInfo pages.
@@ -41,17 +41,8 @@ pub async fn fetch_exchange_info(client: &RestClient, store: &RawStore, market: 
     let body = String::from_utf8(r.body.to_vec()).with_context(|| format!("{}: body is not UTF-8", ep.id()))?;
     let retrieved_at = iso_now();
     let key = rfc3339_ms(&retrieved_at)?;
-    let page = RestPage {
-        provenance: Provenance {
-            source: r.url.clone(),
-            sha256: sha256_hex(body.as_bytes()),
-            retrieved_at,
-            bytes: body.len() as u64,
-        },
-        status: r.status,
-        complete: true,
-        body: RawValue::from_string(body).with_context(|| format!("{}: body is not JSON", ep.id()))?,
-    };
+    let page = RestPage::new(r.url, r.status, true, body, retrieved_at)
+        .with_context(|| format!("{}: body is not JSON", ep.id()))?;
     let path = store.page_path(market, EXCHANGE_INFO, ALL_SYMBOLS, key);
     store.write_page(&path, &page)?;
     Ok(path)

@@ -47,6 +47,36 @@ pub struct RestPage {
     pub body: Box<RawValue>,
 }
 
+impl Provenance {
+    /// Provenance of `bytes` received from (or read at) `source` at `retrieved_at`.
+    #[must_use]
+    pub fn of(source: impl Into<String>, bytes: &[u8], retrieved_at: impl Into<String>) -> Self {
+        Self {
+            source: source.into(),
+            sha256: sha256_hex(bytes),
+            retrieved_at: retrieved_at.into(),
+            bytes: bytes.len() as u64,
+        }
+    }
+}
+
+impl RestPage {
+    /// A page holding the exact `body` received from `source`.
+    ///
+    /// # Errors
+    /// The body is not JSON.
+    pub fn new(
+        source: impl Into<String>,
+        status: u16,
+        complete: bool,
+        body: String,
+        retrieved_at: impl Into<String>,
+    ) -> serde_json::Result<Self> {
+        let provenance = Provenance::of(source, body.as_bytes(), retrieved_at);
+        Ok(Self { provenance, status, complete, body: RawValue::from_string(body)? })
+    }
+}
+
 /// Hex SHA-256 of `bytes`.
 #[must_use]
 pub fn sha256_hex(bytes: &[u8]) -> String {
@@ -177,12 +207,7 @@ impl RawStore {
     ) -> std::io::Result<PathBuf> {
         let dest = self.archive_path(rel);
         write_atomic(&dest, bytes)?;
-        let prov = Provenance {
-            source: source.to_string(),
-            sha256: sha256_hex(bytes),
-            retrieved_at: retrieved_at.to_string(),
-            bytes: bytes.len() as u64,
-        };
+        let prov = Provenance::of(source, bytes, retrieved_at);
         let side = sidecar(&dest);
         write_atomic(&side, &serde_json::to_vec_pretty(&prov).map_err(std::io::Error::other)?)?;
         Ok(dest)
@@ -234,17 +259,8 @@ mod tests {
     }
 
     fn page(body: &str) -> RestPage {
-        RestPage {
-            provenance: Provenance {
-                source: "http://127.0.0.1/api/v3/klines?symbol=BTCUSDT".into(),
-                sha256: sha256_hex(body.as_bytes()),
-                retrieved_at: "2024-01-01T00:00:00Z".into(),
-                bytes: body.len() as u64,
-            },
-            status: 200,
-            complete: true,
-            body: RawValue::from_string(body.to_string()).unwrap(),
-        }
+        let url = "http://127.0.0.1/api/v3/klines?symbol=BTCUSDT";
+        RestPage::new(url, 200, true, body.to_string(), "2024-01-01T00:00:00Z").unwrap()
     }
 
     #[test]
