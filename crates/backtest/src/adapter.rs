@@ -465,13 +465,7 @@ impl AlphaStrategy {
                 continue;
             }
             if let Some(reason) = self.skip_reason(&rules, delta, px) {
-                log::debug!("skip {} delta {delta}: {reason}", t.instrument_id);
-                self.recorder.borrow_mut().skips.push(Skip {
-                    ts,
-                    instrument_id: t.instrument_id.to_string(),
-                    delta,
-                    reason,
-                });
+                self.skip(ts, &t.instrument_id, delta, reason);
                 continue;
             }
             let side = if delta.is_sign_positive() { OrderSide::Buy } else { OrderSide::Sell };
@@ -533,18 +527,9 @@ impl AlphaStrategy {
     /// stays open forever), so the rest is recorded as a [`Skip`] and follows on later events.
     fn liquidity_cap(&mut self, rules: &InstrumentRules, delta: Decimal, ts: u64) -> Decimal {
         let Some(available) = self.liquidity.get(&rules.id).copied() else { return delta };
-        let cap = rules.round_down(available);
-        if delta.abs() <= cap {
-            return delta;
-        }
-        let capped = if delta.is_sign_negative() { -cap } else { cap };
-        self.recorder.borrow_mut().skips.push(Skip {
-            ts,
-            instrument_id: rules.id.to_string(),
-            delta: delta - capped,
-            reason: format!("above the simulated liquidity {available}: the rest follows on later events"),
-        });
-        capped
+        self.cap(rules, delta, available, ts, || {
+            format!("above the simulated liquidity {available}: the rest follows on later events")
+        })
     }
 
     /// On a cash account a buy needs the quote (notional plus taker fee) and a sell the base:
@@ -559,18 +544,33 @@ impl AlphaStrategy {
         } else {
             rules.round_down(held(&rules.base))
         };
-        if delta.abs() <= affordable {
+        let ccy = if delta.is_sign_positive() { rules.quote.clone() } else { rules.base.clone() };
+        self.cap(rules, delta, affordable, ts, || format!("cash account: not enough {ccy} for the rest"))
+    }
+
+    /// `delta` with its size cut to `limit` (rounded down to the step); the cut-off part is
+    /// recorded as a [`Skip`] with `reason`.
+    fn cap(
+        &mut self,
+        rules: &InstrumentRules,
+        delta: Decimal,
+        limit: Decimal,
+        ts: u64,
+        reason: impl FnOnce() -> String,
+    ) -> Decimal {
+        let cap = rules.round_down(limit);
+        if delta.abs() <= cap {
             return delta;
         }
-        let capped = if delta.is_sign_negative() { -affordable } else { affordable };
-        let ccy = if delta.is_sign_positive() { &rules.quote } else { &rules.base };
-        self.recorder.borrow_mut().skips.push(Skip {
-            ts,
-            instrument_id: rules.id.to_string(),
-            delta: delta - capped,
-            reason: format!("cash account: not enough {ccy} for the rest"),
-        });
+        let capped = if delta.is_sign_negative() { -cap } else { cap };
+        self.skip(ts, &rules.id, delta - capped, reason());
         capped
+    }
+
+    /// Records a target delta (or part of one) that is not traded.
+    fn skip(&self, ts: u64, id: &InstrumentId, delta: Decimal, reason: String) {
+        log::debug!("skip {id} delta {delta}: {reason}");
+        self.recorder.borrow_mut().skips.push(Skip { ts, instrument_id: id.to_string(), delta, reason });
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -223,6 +223,14 @@ pub fn align_bar_volume(mut bar: Bar) -> Bar {
     bar
 }
 
+/// Loads one instrument's tick stream of one type from the catalog.
+type TickLoader = fn(
+    &mut nautilus_persistence::backend::catalog::ParquetDataCatalog,
+    String,
+    Option<UnixNanos>,
+    Option<UnixNanos>,
+) -> anyhow::Result<Vec<Data>>;
+
 /// Loads the spec's instruments, bars, custom data and funding from its catalog (sync code only).
 ///
 /// # Errors
@@ -248,31 +256,40 @@ pub fn load_inputs(spec: &RunSpec) -> anyhow::Result<Inputs> {
         anyhow::ensure!(!bars.is_empty(), "bar_types: no bars for {bt} in the catalog");
         streams.push(bars.into_iter().map(|b| Data::Bar(align_bar_volume(b))).collect());
     }
-    let ids = |key: &str, v: &[String]| -> anyhow::Result<Vec<String>> {
-        for id in v {
+    // Tick-level streams: run-file key, instrument ids, what is loaded, loader.
+    let ticks: [(&str, &[String], &str, TickLoader); 4] = [
+        ("trade_ticks", &spec.trade_ticks, "trades", |c, id, s, e| {
+            Ok(c.query_typed_data::<TradeTick>(Some(vec![id]), s, e, None, None, true)?
+                .into_iter()
+                .map(Data::Trade)
+                .collect())
+        }),
+        ("quote_ticks", &spec.quote_ticks, "quotes", |c, id, s, e| {
+            Ok(c.query_typed_data::<QuoteTick>(Some(vec![id]), s, e, None, None, true)?
+                .into_iter()
+                .map(Data::Quote)
+                .collect())
+        }),
+        ("mark_prices", &spec.mark_prices, "mark prices", |c, id, s, e| {
+            Ok(c.query_typed_data::<MarkPriceUpdate>(Some(vec![id]), s, e, None, None, true)?
+                .into_iter()
+                .map(Data::MarkPriceUpdate)
+                .collect())
+        }),
+        ("index_prices", &spec.index_prices, "index prices", |c, id, s, e| {
+            Ok(c.query_typed_data::<IndexPriceUpdate>(Some(vec![id]), s, e, None, None, true)?
+                .into_iter()
+                .map(Data::IndexPriceUpdate)
+                .collect())
+        }),
+    ];
+    for (key, ids, what, load) in ticks {
+        for id in ids {
             anyhow::ensure!(spec.instruments.contains(id), "{key}: {id} is not in `instruments`");
+            let rows = load(cat, id.clone(), start, end)?;
+            anyhow::ensure!(!rows.is_empty(), "{key}: no {what} for {id} in the catalog");
+            streams.push(rows);
         }
-        Ok(v.to_vec())
-    };
-    for id in ids("trade_ticks", &spec.trade_ticks)? {
-        let rows = cat.query_typed_data::<TradeTick>(Some(vec![id.clone()]), start, end, None, None, true)?;
-        anyhow::ensure!(!rows.is_empty(), "trade_ticks: no trades for {id} in the catalog");
-        streams.push(rows.into_iter().map(Data::Trade).collect());
-    }
-    for id in ids("quote_ticks", &spec.quote_ticks)? {
-        let rows = cat.query_typed_data::<QuoteTick>(Some(vec![id.clone()]), start, end, None, None, true)?;
-        anyhow::ensure!(!rows.is_empty(), "quote_ticks: no quotes for {id} in the catalog");
-        streams.push(rows.into_iter().map(Data::Quote).collect());
-    }
-    for id in ids("mark_prices", &spec.mark_prices)? {
-        let rows = cat.query_typed_data::<MarkPriceUpdate>(Some(vec![id.clone()]), start, end, None, None, true)?;
-        anyhow::ensure!(!rows.is_empty(), "mark_prices: no mark prices for {id} in the catalog");
-        streams.push(rows.into_iter().map(Data::MarkPriceUpdate).collect());
-    }
-    for id in ids("index_prices", &spec.index_prices)? {
-        let rows = cat.query_typed_data::<IndexPriceUpdate>(Some(vec![id.clone()]), start, end, None, None, true)?;
-        anyhow::ensure!(!rows.is_empty(), "index_prices: no index prices for {id} in the catalog");
-        streams.push(rows.into_iter().map(Data::IndexPriceUpdate).collect());
     }
     for ty in &spec.custom_types {
         let got = cat.query_custom_data_dynamic(ty, Some(&spec.instruments), start, end, None, None, true)?;
