@@ -97,14 +97,7 @@ impl Corr {
             .y_label_area_size(70)
             .build_cartesian_2d(-0.5f64..n as f64 - 0.5, y.clone())?;
         chart.plotting_area().fill(&super::BG)?;
-        let label_of = |x: &f64| {
-            let i = x.round();
-            if (x - i).abs() < 1e-6 && i >= 0.0 {
-                labels.get(i as usize).cloned().unwrap_or_default()
-            } else {
-                String::new()
-            }
-        };
+        let label_of = super::category_label(&labels);
         chart
             .configure_mesh()
             .disable_x_mesh()

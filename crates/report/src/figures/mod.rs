@@ -101,6 +101,19 @@ const FONT_CANDIDATES: [&str; 4] = [
     "/usr/local/share/fonts/DejaVuSans.ttf",
 ];
 
+/// X-axis label formatter of a bar chart with bars at 0, 1, 2, ...: the bar's label at whole
+/// positions, nothing in between.
+pub(crate) fn category_label(labels: &[String]) -> impl Fn(&f64) -> String + '_ {
+    move |x: &f64| {
+        let i = x.round();
+        if (x - i).abs() < 1e-6 && i >= 0.0 {
+            labels.get(i as usize).cloned().unwrap_or_default()
+        } else {
+            String::new()
+        }
+    }
+}
+
 /// Registers the font once per process (the figures and the HTML report charts share it).
 pub(crate) fn ensure_font() -> Result<()> {
     static FONT: OnceLock<Result<(), String>> = OnceLock::new();

@@ -222,14 +222,7 @@ pub(super) fn bar_svg(labels: &[String], values: &[f64], x_desc: &str, y_desc: &
             .x_label_area_size(50)
             .build_cartesian_2d(-0.5..n as f64 - 0.5, y)?;
         chart.plotting_area().fill(&BG)?;
-        let x_label = |v: &f64| {
-            let i = v.round();
-            if (v - i).abs() < 1e-6 && i >= 0.0 {
-                labels.get(i as usize).cloned().unwrap_or_default()
-            } else {
-                String::new()
-            }
-        };
+        let x_label = crate::figures::category_label(labels);
         chart
             .configure_mesh()
             .disable_x_mesh()
