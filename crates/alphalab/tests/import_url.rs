@@ -3,8 +3,8 @@
 //! byte, a missing day is reported while the others are imported, a rerun downloads nothing, and
 //! a corrupted `.CHECKSUM` stores and writes nothing, naming the URL.
 //!
-//! Files: the real data.binance.vision sample `ADABTC-1m-2021-11-27.csv` (../shared/data, copy in
-//! crates/data/test_data) and, for USD-M `premiumIndexKlines`, the example row of Binance's
+//! Files: the real data.binance.vision sample `ADABTC-1m-2021-11-27.csv` (the workspace
+//! `test_data/`, see its SOURCES.md) and, for USD-M `premiumIndexKlines`, the example row of Binance's
 //! "Premium index Kline Data" docs. Instruments come from exchangeInfo pages seeded into the raw
 //! archive (no network).
 
@@ -33,10 +33,8 @@ fn fresh_dir(name: &str) -> PathBuf {
 }
 
 fn adabtc_csv() -> Vec<u8> {
-    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    std::fs::read(manifest.join("../../../shared/data/archive/spot/klines/ADABTC-1m-2021-11-27.csv"))
-        .or_else(|_| std::fs::read(manifest.join("../data/test_data/archive/ADABTC-1m-2021-11-27.csv")))
-        .unwrap()
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../test_data/archive/ADABTC-1m-2021-11-27.csv");
+    std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 
 /// CRC-32 (IEEE), for the zip below.
@@ -111,7 +109,7 @@ fn seed_exchange_info(root: &Path) {
             {"filterType": "LOT_SIZE", "minQty": "0.10000000", "maxQty": "90000000.00000000", "stepSize": "0.10000000"}
         ]
     }]});
-    let usdm_path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../data/test_data/usdm/exchangeInfo.json");
+    let usdm_path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../test_data/usdm/exchangeInfo.json");
     let usdm: Value = serde_json::from_slice(&std::fs::read(usdm_path).unwrap()).unwrap();
     for (market, body) in [(Market::Spot, spot), (Market::UsdM, usdm)] {
         let body = body.to_string();

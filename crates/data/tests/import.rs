@@ -31,9 +31,7 @@ use serde_json::json;
 const ADABTC_REL: &str = "data/spot/daily/klines/ADABTC/1m/ADABTC-1m-2021-11-27.zip";
 
 fn adabtc_csv() -> String {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/data/archive/spot/klines/ADABTC-1m-2021-11-27.csv");
-    std::fs::read_to_string(&p).unwrap_or_else(|_| common::text("archive/ADABTC-1m-2021-11-27.csv"))
+    common::text("archive/ADABTC-1m-2021-11-27.csv")
 }
 
 fn adabtc() -> InstrumentAny {

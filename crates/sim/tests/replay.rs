@@ -7,13 +7,14 @@ use binance::Market;
 use serde_json::Value;
 use sim::{ReplayFile, ReplayKind, SimConfig, SimHandle};
 
-const SAMPLE: &str = "../../../shared/data/archive/spot/klines/ADABTC-1m-2021-11-27.csv";
+/// The real data.binance.vision sample (workspace `test_data/`, see its SOURCES.md).
+const SAMPLE: &str = "../../test_data/archive/ADABTC-1m-2021-11-27.csv";
 const HEADER: &str =
     "open_time,open,high,low,close,volume,close_time,quote_volume,count,taker_buy_volume,taker_buy_quote_volume,ignore";
 
 fn sample_path() -> PathBuf {
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join(SAMPLE);
-    assert!(p.is_file(), "shared sample missing: {}", p.display());
+    assert!(p.is_file(), "sample missing: {}", p.display());
     p
 }
 

@@ -1,11 +1,11 @@
-//! Test-only fixture loader: files under `crates/data/test_data/` (see its `SOURCES.md`).
+//! Test-only fixture loader: files under the workspace `test_data/` (see its `SOURCES.md`).
 
 #![allow(dead_code)]
 
 use std::path::PathBuf;
 
 pub fn path(rel: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("test_data").join(rel)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../test_data").join(rel)
 }
 
 pub fn text(rel: &str) -> String {
