@@ -326,17 +326,13 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Backfill(a) => {
             let _log = logging::init("INFO")?;
             let market = market_of(&a.market);
-            let specs = a
-                .data
-                .iter()
-                .map(|t| data::dataset::Spec::parse(market, t).map_err(anyhow::Error::msg))
-                .collect::<anyhow::Result<Vec<_>>>()?;
+            let specs = a.data.iter().map(|t| data::dataset::Spec::parse(market, t)).collect::<Result<Vec<_>, _>>()?;
             let args = pipeline::BackfillArgs {
                 market,
                 symbols: a.symbols.iter().map(|s| s.trim().to_ascii_uppercase()).collect(),
                 specs,
-                from_ms: pipeline::parse_time("--from", &a.from)?,
-                to_ms: pipeline::parse_time("--to", &a.to)?,
+                from_ms: data::user_time_ms("--from", &a.from)?,
+                to_ms: data::user_time_ms("--to", &a.to)?,
                 base_url: base_url(a.base_url, market),
                 concurrency: a.concurrency.max(1),
                 catalog: a.write_catalog.then(|| a.paths.catalog.clone()),
@@ -350,17 +346,14 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let _log = logging::init("INFO")?;
             let market = a.market.as_deref().map(market_of);
             if let (Some(archive_url), Some(market)) = (a.from_url, market) {
-                let kinds = a
-                    .data
-                    .iter()
-                    .map(|t| data::download::KindSpec::parse(market, t).map_err(anyhow::Error::msg))
-                    .collect::<anyhow::Result<Vec<_>>>()?;
+                let kinds =
+                    a.data.iter().map(|t| data::download::archive_spec(market, t)).collect::<Result<Vec<_>, _>>()?;
                 let request = data::download::Request {
                     market,
                     symbols: a.symbols,
                     kinds,
-                    from_ms: pipeline::parse_time("--from", a.from.as_deref().unwrap_or_default())?,
-                    to_ms: pipeline::parse_time("--to", a.to.as_deref().unwrap_or_default())?,
+                    from_ms: data::user_time_ms("--from", a.from.as_deref().unwrap_or_default())?,
+                    to_ms: data::user_time_ms("--to", a.to.as_deref().unwrap_or_default())?,
                     monthly: a.monthly,
                 };
                 let args = pipeline::UrlImportArgs {
@@ -374,9 +367,12 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 let report = pipeline::import_url(&args)?;
                 return Ok(exit_for(report.failures()));
             }
-            let n = pipeline::import(&a.paths, market, a.base_url, &a.paths_.data_root, &a.paths_.catalog)?;
-            log::info!("import: {n} files into {}", a.paths_.catalog.display());
-            Ok(ExitCode::SUCCESS)
+            let r = pipeline::import(&a.paths, market, a.base_url, &a.paths_.data_root, &a.paths_.catalog)?;
+            log::info!("import: {} files, {} new rows into {}", r.imported, r.rows_written, a.paths_.catalog.display());
+            for (file, why) in &r.refused {
+                eprintln!("refused {file}: {why}");
+            }
+            Ok(exit_for(r.refused.len()))
         }
         Command::Catalog { command } => {
             let _log = logging::init("INFO")?;

@@ -59,10 +59,8 @@ pub fn run(a: &DemoArgs) -> anyhow::Result<ExitCode> {
         let now_ms = u64::try_from(chrono::Utc::now().timestamp_millis())?;
         let to_ms = now_ms / 60_000 * 60_000;
         for (market, data) in [(Market::Spot, "klines:1m"), (Market::UsdM, "klines:1m,fundingRate")] {
-            let specs = data
-                .split(',')
-                .map(|t| data::dataset::Spec::parse(market, t).map_err(anyhow::Error::msg))
-                .collect::<anyhow::Result<Vec<_>>>()?;
+            let specs =
+                data.split(',').map(|t| data::dataset::Spec::parse(market, t)).collect::<Result<Vec<_>, _>>()?;
             let args = pipeline::BackfillArgs {
                 market,
                 symbols: vec![if market == Market::Spot {

@@ -13,6 +13,7 @@ use data::{
     catalog::Catalog,
     dataset::Spec,
     download::Fetched,
+    ingest::{RawItem, ingest},
     raw::RawStore,
 };
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -31,23 +32,6 @@ pub fn progress(len: u64, what: &str) -> ProgressBar {
     );
     bar.set_message(what.to_string());
     bar
-}
-
-/// Parses `2024-01-31`, `2024-01-31T12:00:00Z` or milliseconds since the epoch.
-///
-/// # Errors
-/// Names the flag and the accepted forms.
-pub fn parse_time(flag: &str, s: &str) -> anyhow::Result<u64> {
-    if let Ok(ms) = s.parse::<u64>() {
-        return Ok(ms);
-    }
-    if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-        return Ok(d.and_hms_opt(0, 0, 0).expect("midnight").and_utc().timestamp_millis() as u64);
-    }
-    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
-        return Ok(t.timestamp_millis() as u64);
-    }
-    anyhow::bail!("{flag} {s:?}: expected YYYY-MM-DD, an RFC 3339 time (2024-01-31T12:00:00Z) or ms since the epoch")
 }
 
 /// What `alphalab backfill` was asked for.
@@ -111,32 +95,30 @@ pub async fn backfill(args: &BackfillArgs) -> anyhow::Result<Vec<backfill::Repor
         l.budget()
     );
     if let Some(path) = &args.catalog {
-        let (store, path, market, symbols) = (store.clone(), path.clone(), args.market, args.symbols.clone());
-        let series: Vec<String> = reports.iter().map(|r| r.series.clone()).collect();
+        let items: Vec<RawItem> = args
+            .symbols
+            .iter()
+            .flat_map(|symbol| {
+                args.specs.iter().map(|spec| RawItem::Rest {
+                    market: args.market,
+                    series: spec.series.clone(),
+                    symbol: symbol.clone(),
+                })
+            })
+            .collect();
+        let (store, path) = (store.clone(), path.clone());
         // The catalog blocks on its own runtime: never call it from inside ours.
-        tokio::task::spawn_blocking(move || write_series(&store, &path, market, &symbols, &series)).await??;
+        tokio::task::spawn_blocking(move || ingest_items(&store, &path, &items)).await??;
     }
     Ok(reports)
 }
 
-fn write_series(
-    store: &RawStore,
-    path: &std::path::Path,
-    market: Market,
-    symbols: &[String],
-    series: &[String],
-) -> anyhow::Result<()> {
+/// Ingests raw items into the catalog at `path`, logging each.
+fn ingest_items(store: &RawStore, path: &std::path::Path, items: &[RawItem]) -> anyhow::Result<()> {
     let mut catalog = Catalog::open(path)?;
-    for symbol in symbols {
-        let instrument = data::instruments::load_instrument(store, market, symbol, None)?;
-        catalog.write(data::batch::Batch::Instruments(vec![instrument.clone()]))?;
-        for s in series {
-            for batch in data::convert::convert_series(store, market, s, symbol, &instrument)? {
-                let n = batch.len();
-                catalog.write(batch)?;
-                log::info!("catalog: {market} {symbol} {s}: {n} rows");
-            }
-        }
+    for item in items {
+        let r = ingest(store, &mut catalog, item, None)?;
+        log::info!("catalog: {item}: {} rows ({} new)", r.rows, r.written);
     }
     Ok(())
 }
@@ -170,16 +152,10 @@ fn log_report(r: &backfill::Report) {
     }
 }
 
-/// Converts one archived bulk file with the instrument its name points to.
-fn convert_archived(store: &RawStore, path: &std::path::Path) -> anyhow::Result<Vec<data::batch::Batch>> {
-    let name = binance::archive::ArchiveName::parse(path, None)?;
-    let instrument = data::instruments::load_instrument(store, name.market, &name.symbol, None)?;
-    Ok(data::import::convert_archive_file(path, &instrument)?)
-}
-
-/// Makes sure the raw archive holds an exchangeInfo of `market` (instruments come from it).
+/// Makes sure the raw archive holds an exchangeInfo of `market` (instruments come from it),
+/// fetching it from `base_url` (else production Binance) if not.
 fn ensure_exchange_info(store: &RawStore, market: Market, base_url: Option<&str>) -> anyhow::Result<()> {
-    if store.pages(market, data::instruments::EXCHANGE_INFO, data::instruments::ALL_SYMBOLS)?.is_empty() {
+    if !data::instruments::has_exchange_info(store, market)? {
         let url = base_url.map_or_else(|| market.prod_rest_url().to_string(), str::to_string);
         log::info!("import: no {market} exchangeInfo in the raw archive yet; fetching it from {url}");
         let client = RestClient::new(RestConfig { spot_url: url.clone(), usdm_url: url, ..RestConfig::default() })?;
@@ -189,53 +165,74 @@ fn ensure_exchange_info(store: &RawStore, market: Market, base_url: Option<&str>
     Ok(())
 }
 
-/// Writes one imported bulk file into the catalog: its instrument (exchangeInfo fetched from
-/// `base_url` if the raw archive has none), then its converted batches. Returns the new rows.
-fn write_imported(
+/// Ingests one stored bulk file into the catalog (its market's exchangeInfo fetched first if the
+/// raw archive has none). Returns the new rows.
+fn ingest_file(
     store: &RawStore,
     cat: &mut Catalog,
     f: &data::import::ImportedFile,
     base_url: Option<&str>,
 ) -> anyhow::Result<usize> {
     ensure_exchange_info(store, f.name.market, base_url)?;
-    let instrument = data::instruments::load_instrument(store, f.name.market, &f.name.symbol, None)?;
-    let batches = data::import::convert_archive_file(&f.stored, &instrument)?;
-    cat.write(data::batch::Batch::Instruments(vec![instrument]))?;
-    let mut written = 0;
-    for batch in batches {
-        let n = batch.len();
-        let r = cat.write(batch)?;
-        log::info!("import {}: {n} rows ({} new)", f.source.display(), r.written);
-        written += r.written;
-    }
-    Ok(written)
+    let r = ingest(store, cat, &RawItem::Archive(f.stored.clone()), None)?;
+    log::info!("import {}: {} rows ({} new)", f.source.display(), r.rows, r.written);
+    Ok(r.written)
 }
 
-/// `alphalab import`: bulk files into the raw archive (checksums verified), then into the catalog.
+/// What `alphalab import PATH...` did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImportReport {
+    /// Files stored in the raw archive and converted into the catalog.
+    pub imported: usize,
+    /// New catalog rows.
+    pub rows_written: usize,
+    /// `(file, reason)` for every file refused (bad name, checksum, zip, row, empty file).
+    pub refused: Vec<(String, String)>,
+}
+
+/// `alphalab import`: every bulk file under `paths` into the raw archive (checksums verified),
+/// then into the catalog. A refused file is listed with its reason and the others go on.
 ///
 /// # Errors
-/// The first file that fails (named), or a catalog error; files before it stay imported.
+/// A folder that cannot be listed or a catalog that cannot be opened; per-file problems are in
+/// the report instead.
 pub fn import(
     paths: &[PathBuf],
     market: Option<Market>,
     base_url: Option<String>,
     data_root: &std::path::Path,
     catalog: &std::path::Path,
-) -> anyhow::Result<usize> {
+) -> anyhow::Result<ImportReport> {
     let store = RawStore::new(data_root);
     let mut files = Vec::new();
     for p in paths {
         if p.is_dir() {
-            files.extend(data::import::import_dir(&store, p, market)?);
+            files.extend(data::import::bulk_files(p, market)?);
         } else {
-            files.push(data::import::import_file(&store, p, market)?);
+            files.push(p.clone());
         }
     }
     let mut cat = Catalog::open(catalog)?;
+    let mut report = ImportReport::default();
+    let bar = progress(files.len() as u64, "import");
     for f in &files {
-        write_imported(&store, &mut cat, f, base_url.as_deref())?;
+        let done = data::import::import_file(&store, f, market)
+            .map_err(anyhow::Error::from)
+            .and_then(|imported| ingest_file(&store, &mut cat, &imported, base_url.as_deref()));
+        match done {
+            Ok(n) => {
+                report.imported += 1;
+                report.rows_written += n;
+            }
+            Err(e) => {
+                log::error!("import {}: refused: {e:#}", f.display());
+                report.refused.push((f.display().to_string(), format!("{e:#}")));
+            }
+        }
+        bar.inc(1);
     }
-    Ok(files.len())
+    bar.finish_and_clear();
+    Ok(report)
 }
 
 /// What `alphalab import --from-url` was asked for.
@@ -286,7 +283,7 @@ impl UrlImportReport {
 /// An invalid request (empty range, bad symbol), the HTTP client or runtime cannot be built,
 /// or the catalog cannot be opened. Per-file problems are in the report instead.
 pub fn import_url(args: &UrlImportArgs) -> anyhow::Result<UrlImportReport> {
-    let names = data::download::plan(&args.request).map_err(anyhow::Error::msg)?;
+    let names = data::download::plan(&args.request)?;
     let store = RawStore::new(&args.data_root);
     let client = binance::archive::ArchiveClient::new(Duration::from_secs(30), 3)?;
     let mut report = UrlImportReport { planned: names.len(), ..UrlImportReport::default() };
@@ -329,7 +326,7 @@ pub fn import_url(args: &UrlImportArgs) -> anyhow::Result<UrlImportReport> {
     }
     let mut cat = Catalog::open(&args.catalog)?;
     for f in &files {
-        match write_imported(&store, &mut cat, f, args.rest_url.as_deref()) {
+        match ingest_file(&store, &mut cat, f, args.rest_url.as_deref()) {
             Ok(n) => report.rows_written += n,
             Err(e) => {
                 let msg = format!("{}: {e:#}", f.source.display());
@@ -367,15 +364,7 @@ pub fn ls(catalog: &std::path::Path) -> anyhow::Result<()> {
 /// Any raw item that fails to convert (named) or a refused catalog folder.
 pub fn rebuild(data_root: &std::path::Path, catalog: &std::path::Path) -> anyhow::Result<()> {
     let store = RawStore::new(data_root);
-    let owned = store.clone();
-    let conv = move |p: &std::path::Path| convert_archived(&owned, p);
-    let report = data::catalog::rebuild(&store, catalog, None, Some(&conv))?;
-    let rows: usize = report.writes.iter().map(|(_, w)| w.written).sum();
-    log::info!(
-        "catalog rebuilt at {}: {} sources, {} archive files, {rows} rows",
-        catalog.display(),
-        report.writes.len(),
-        report.archive_files
-    );
+    let report = data::ingest::rebuild(&store, catalog, None)?;
+    log::info!("catalog rebuilt at {}: {} raw items, {} rows", catalog.display(), report.items.len(), report.rows());
     Ok(())
 }

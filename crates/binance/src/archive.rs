@@ -44,7 +44,10 @@ use std::{
 
 use sha2::{Digest, Sha256};
 
-use crate::Market;
+use crate::{
+    Market,
+    series::{Series, StepKind},
+};
 
 /// Column names of a kline, in wire order (the USD-M archive header; REST arrays use the same
 /// order), shared by every reader so error messages name columns alike.
@@ -108,86 +111,6 @@ impl std::error::Error for ArchiveError {}
 // Names
 // ---------------------------------------------------------------------------------------------
 
-/// What one archive file holds (the data.binance.vision folder name).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum ArchiveKind {
-    Klines,
-    AggTrades,
-    Trades,
-    /// USD-M only (among the supported markets).
-    BookTicker,
-    /// USD-M only.
-    FundingRate,
-    /// USD-M only.
-    Metrics,
-    /// USD-M only.
-    MarkPriceKlines,
-    /// USD-M only.
-    IndexPriceKlines,
-    /// USD-M only.
-    PremiumIndexKlines,
-}
-
-impl ArchiveKind {
-    pub const ALL: [ArchiveKind; 9] = [
-        ArchiveKind::Klines,
-        ArchiveKind::AggTrades,
-        ArchiveKind::Trades,
-        ArchiveKind::BookTicker,
-        ArchiveKind::FundingRate,
-        ArchiveKind::Metrics,
-        ArchiveKind::MarkPriceKlines,
-        ArchiveKind::IndexPriceKlines,
-        ArchiveKind::PremiumIndexKlines,
-    ];
-
-    /// The folder name (`klines`, `aggTrades`, `markPriceKlines`, ...).
-    #[must_use]
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            ArchiveKind::Klines => "klines",
-            ArchiveKind::AggTrades => "aggTrades",
-            ArchiveKind::Trades => "trades",
-            ArchiveKind::BookTicker => "bookTicker",
-            ArchiveKind::FundingRate => "fundingRate",
-            ArchiveKind::Metrics => "metrics",
-            ArchiveKind::MarkPriceKlines => "markPriceKlines",
-            ArchiveKind::IndexPriceKlines => "indexPriceKlines",
-            ArchiveKind::PremiumIndexKlines => "premiumIndexKlines",
-        }
-    }
-
-    /// The kind of a folder name.
-    #[must_use]
-    pub fn from_folder(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|k| k.as_str() == s)
-    }
-
-    /// Whether the files are named `<SYMBOL>-<interval>-<date>` and sit in an interval folder.
-    #[must_use]
-    pub const fn has_interval(self) -> bool {
-        matches!(
-            self,
-            ArchiveKind::Klines
-                | ArchiveKind::MarkPriceKlines
-                | ArchiveKind::IndexPriceKlines
-                | ArchiveKind::PremiumIndexKlines
-        )
-    }
-
-    /// Whether only the USD-M archive publishes this kind (of spot and USD-M).
-    #[must_use]
-    pub const fn usdm_only(self) -> bool {
-        !matches!(self, ArchiveKind::Klines | ArchiveKind::AggTrades | ArchiveKind::Trades)
-    }
-}
-
-impl fmt::Display for ArchiveKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
 /// Daily (`YYYY-MM-DD`) or monthly (`YYYY-MM`) file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ArchivePeriod {
@@ -213,7 +136,8 @@ pub const ARCHIVE_INTERVALS: [&str; 16] =
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ArchiveName {
     pub market: Market,
-    pub kind: ArchiveKind,
+    /// An archived series ([`Series::in_archive`]).
+    pub kind: Series,
     /// Upper case, as in the file name.
     pub symbol: String,
     /// Klines kinds only (`1m`, `1h`, `1mo`, ...).
@@ -246,12 +170,12 @@ impl ArchiveName {
             7 if is_date(&date, false) => ArchivePeriod::Monthly,
             _ => return Err(err(&format!("date '{date}' in the file name is neither YYYY-MM-DD nor YYYY-MM"))),
         };
-        let (kind, interval) = match ArchiveKind::from_folder(&token) {
-            Some(k) if !k.has_interval() => (k, None),
+        let (kind, interval) = match archive_series(&token) {
+            Some(k) if k.step() == StepKind::None => (k, None),
             _ if ARCHIVE_INTERVALS.contains(&token.as_str()) => {
                 let kind = folders(path)
-                    .find_map(|d| ArchiveKind::from_folder(&d).filter(|k| k.has_interval()))
-                    .unwrap_or(ArchiveKind::Klines);
+                    .find_map(|d| archive_series(&d).filter(|k| k.step() == StepKind::Interval))
+                    .unwrap_or(Series::Klines);
                 (kind, Some(token))
             }
             _ => return Err(err(&format!("'{token}' in the file name is neither a kline interval nor a known kind"))),
@@ -260,7 +184,7 @@ impl ArchiveName {
             Some(m) => m,
             None => match folder_market(path)? {
                 Some(m) => m,
-                None if kind.usdm_only() => Market::UsdM,
+                None if !kind.in_archive(Market::Spot) => Market::UsdM,
                 None => {
                     return Err(err(
                         "cannot tell spot from USD-M: put the file under a spot/ or um/ folder or give the market",
@@ -268,7 +192,7 @@ impl ArchiveName {
                 }
             },
         };
-        if market == Market::Spot && kind.usdm_only() {
+        if !kind.in_archive(market) {
             return Err(err(&format!("{kind} archives exist for USD-M futures only, not spot")));
         }
         Ok(Self { market, kind, symbol, interval, date, period })
@@ -277,7 +201,7 @@ impl ArchiveName {
     /// The file name: `<SYMBOL>-<interval|kind>-<date>.zip`.
     #[must_use]
     pub fn file_name(&self) -> String {
-        let token = self.interval.as_deref().unwrap_or(self.kind.as_str());
+        let token = self.interval.as_deref().unwrap_or(self.kind.name());
         format!("{}-{token}-{}.zip", self.symbol, self.date)
     }
 
@@ -290,13 +214,18 @@ impl ArchiveName {
             Market::Spot => "data/spot",
             Market::UsdM => "data/futures/um",
         };
-        let mut p = PathBuf::from(market).join(self.period.as_str()).join(self.kind.as_str()).join(&self.symbol);
+        let mut p = PathBuf::from(market).join(self.period.as_str()).join(self.kind.name()).join(&self.symbol);
         if let Some(i) = &self.interval {
             p.push(i);
         }
         p.push(self.file_name());
         p
     }
+}
+
+/// The archived series named `name` (a data.binance.vision folder or file-name token).
+fn archive_series(name: &str) -> Option<Series> {
+    Series::from_name(name).filter(|s| s.in_archive(Market::UsdM) || s.in_archive(Market::Spot))
 }
 
 /// The market named by the nearest market folder of `path` (`spot`; `um`/`usdm`), `None` when
@@ -492,6 +421,55 @@ pub fn csv_lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
     })
 }
 
+/// Calls `f(line number, line)` for every data line of the CSV in `path` (the file itself, or
+/// the CSV inside a `.zip`), with the framing of [`csv_lines`], while decompressing and reading
+/// it: memory stays bounded whatever the file's size. Stops at the first error of `f`.
+///
+/// # Errors
+/// `path: cannot read: ...` (I/O, corrupt zip, not UTF-8), `path: the zip archive holds no .csv
+/// file`, or the first error of `f`.
+pub fn each_csv_line<E: From<ArchiveError>>(
+    path: &Path,
+    mut f: impl FnMut(usize, &str) -> Result<(), E>,
+) -> Result<(), E> {
+    let io = |e: &dyn fmt::Display| ArchiveError::file(path, format!("cannot read: {e}"));
+    let file = std::fs::File::open(path).map_err(|e| io(&e))?;
+    if !is_zip(path) {
+        return each_line(path, std::io::BufReader::with_capacity(1 << 16, file), &mut f);
+    }
+    let mut archive = zip::ZipArchive::new(std::io::BufReader::new(file)).map_err(|e| io(&e))?;
+    let entry_name = csv_entry(path, &archive)?;
+    let entry = archive.by_name(&entry_name).map_err(|e| io(&e))?;
+    each_line(path, std::io::BufReader::with_capacity(1 << 16, entry), &mut f)
+}
+
+fn each_line<E: From<ArchiveError>>(
+    path: &Path,
+    mut r: impl std::io::BufRead,
+    f: &mut impl FnMut(usize, &str) -> Result<(), E>,
+) -> Result<(), E> {
+    let mut buf = String::new();
+    let (mut n, mut first) = (0usize, true);
+    loop {
+        buf.clear();
+        match r.read_line(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(_) => {}
+            Err(e) => return Err(ArchiveError::line(path, n + 1, format!("cannot read: {e}")).into()),
+        }
+        n += 1;
+        let raw = if n == 1 { buf.strip_prefix('\u{feff}').unwrap_or(&buf) } else { &buf };
+        let line = raw.trim();
+        if line.is_empty() {
+            continue;
+        }
+        if std::mem::take(&mut first) && is_header(line) {
+            continue;
+        }
+        f(n, line)?;
+    }
+}
+
 /// [`csv_lines`] split into fields: `(line number, fields)`.
 pub fn data_lines(text: &str) -> impl Iterator<Item = (usize, Vec<&str>)> {
     csv_lines(text).map(|(n, l)| (n, fields(l)))
@@ -661,6 +639,25 @@ mod tests {
     }
 
     #[test]
+    fn streamed_lines_frame_like_csv_lines() {
+        let dir = std::env::temp_dir().join(format!("alphalab-archive-lines-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let text = "\u{feff}open_time,open\r\n\r\n1,2\r\n  3,4 \n\n5,6";
+        let path = dir.join("X-1m-2024-01-01.csv");
+        std::fs::write(&path, text).unwrap();
+        let mut got = Vec::new();
+        each_csv_line::<ArchiveError>(&path, |n, l| {
+            got.push((n, l.to_string()));
+            Ok(())
+        })
+        .unwrap();
+        let want: Vec<(usize, String)> = csv_lines(text).map(|(n, l)| (n, l.to_string())).collect();
+        assert_eq!(got, want);
+        assert_eq!(want, [(3, "1,2".to_string()), (4, "3,4".into()), (6, "5,6".into())]);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
     fn names_round_trip_to_the_canonical_layout() {
         for rel in [
             "data/spot/daily/klines/BTCUSDT/1m/BTCUSDT-1m-2024-01-01.zip",
@@ -698,7 +695,7 @@ mod tests {
             n,
             ArchiveName {
                 market: Market::Spot,
-                kind: ArchiveKind::Klines,
+                kind: Series::Klines,
                 symbol: "ADABTC".into(),
                 interval: Some("1m".into()),
                 date: "2021-11-27".into(),
@@ -709,10 +706,10 @@ mod tests {
         let f = name("BTCUSDT-fundingRate-2024-01.csv", None).unwrap();
         assert_eq!(
             (f.market, f.kind, f.period, f.interval),
-            (Market::UsdM, ArchiveKind::FundingRate, ArchivePeriod::Monthly, None)
+            (Market::UsdM, Series::FundingRate, ArchivePeriod::Monthly, None)
         );
         let t = name("dl/BTCUSDT-trades-2024-01-01.zip", Some(Market::UsdM)).unwrap();
-        assert_eq!((t.market, t.kind), (Market::UsdM, ArchiveKind::Trades));
+        assert_eq!((t.market, t.kind), (Market::UsdM, Series::Trades));
     }
 
     #[test]

@@ -17,8 +17,9 @@ use serde::{
 use serde_json::Value;
 
 use crate::{
-    dataset::{Paging, Spec},
-    raw::{RawStore, RestPage},
+    dataset::{PageStep, Paging, Spec},
+    error::{Error, Result},
+    raw::{RawStore, RestPage, now_rfc3339},
 };
 
 /// One series to backfill.
@@ -92,19 +93,19 @@ impl Num {
 }
 
 impl<'de> Deserialize<'de> for RowKey {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
         struct V;
         impl<'de> Visitor<'de> for V {
             type Value = RowKey;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("a kline array or a row object")
             }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<RowKey, A::Error> {
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<RowKey, A::Error> {
                 let time = seq.next_element::<Num>()?.and_then(Num::get);
                 while seq.next_element::<IgnoredAny>()?.is_some() {}
                 Ok(RowKey { time, ..RowKey::default() })
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RowKey, A::Error> {
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<RowKey, A::Error> {
                 let mut k = RowKey::default();
                 while let Some(key) = map.next_key::<Cow<'de, str>>()? {
                     match key.as_ref() {
@@ -129,34 +130,19 @@ impl<'de> Deserialize<'de> for RowKey {
 /// One page of the plan: its key, request parameters and completeness rule.
 type Page = (u64, Vec<(&'static str, String)>, Rule);
 
-/// Errors that stop a series before any page is fetched.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error(transparent)]
-    Binance(#[from] binance::Error),
-    #[error("{0}")]
-    Io(#[from] std::io::Error),
-    #[error("{endpoint}: unexpected body: {msg}")]
-    Body { endpoint: String, msg: String },
-}
-
-pub(crate) fn iso_now() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
-
 /// Binance's clock, read once per job: pages ending after it are marked incomplete.
-async fn server_time(client: &RestClient, market: Market) -> Result<u64, Error> {
+async fn server_time(client: &RestClient, market: Market) -> Result<u64> {
     let ep = endpoint::find(market, "time").expect("time row");
     let r = client.get(ep, &[]).await?;
     let v: Value =
-        serde_json::from_slice(&r.body).map_err(|e| Error::Body { endpoint: ep.id(), msg: e.to_string() })?;
-    v["serverTime"].as_u64().ok_or_else(|| Error::Body { endpoint: ep.id(), msg: "no serverTime".into() })
+        serde_json::from_slice(&r.body).map_err(|e| Error::invalid(ep.id(), format!("unexpected body: {e}")))?;
+    v["serverTime"].as_u64().ok_or_else(|| Error::invalid(ep.id(), "unexpected body: no serverTime"))
 }
 
 fn base_params(job: &Job) -> Vec<(&'static str, String)> {
     let d = job.spec.dataset;
     let mut p = vec![(if d.uses_pair() { "pair" } else { "symbol" }, job.symbol.to_ascii_uppercase())];
-    if let Some(s) = &job.spec.step_name
+    if let Some(s) = &job.spec.series.step
         && let Some(name) = d.endpoint().params.iter().map(|p| p.name).find(|n| *n == "interval" || *n == "period")
     {
         p.push((name, s.clone()));
@@ -166,7 +152,7 @@ fn base_params(job: &Job) -> Vec<(&'static str, String)> {
 }
 
 /// A page being stored: its row keys once on disk.
-type Stored = tokio::task::JoinHandle<Result<Vec<RowKey>, String>>;
+type Stored = tokio::task::JoinHandle<Result<Vec<RowKey>>>;
 
 /// Progress callback: rows stored (called from the writer threads).
 pub type OnRows = std::sync::Arc<dyn Fn(usize) + Send + Sync>;
@@ -184,27 +170,28 @@ async fn fetch_page(
     is_complete: Rule,
     writes: std::sync::Arc<tokio::sync::Semaphore>,
     on_rows: OnRows,
-) -> Result<Stored, String> {
+) -> Result<Stored> {
     let ep = job.spec.dataset.endpoint();
-    let r = client.get(ep, &params).await.map_err(|e| e.to_string())?;
-    let permit = writes.acquire_owned().await.map_err(|e| e.to_string())?;
+    let r = client.get(ep, &params).await?;
+    let permit = writes.acquire_owned().await.expect("the write semaphore is never closed");
     let path = store.page_path(job.market, &job.spec.series_name(), &job.symbol, key);
     let (store, id) = (store.clone(), ep.id());
     Ok(tokio::task::spawn_blocking(move || {
         let _permit = permit;
-        let rows: Vec<RowKey> =
-            serde_json::from_slice(&r.body).map_err(|e| format!("{id}: page {key}: body is not an array: {e}"))?;
-        let body = String::from_utf8(r.body.to_vec()).map_err(|e| format!("{id}: page {key}: {e}"))?;
-        let page = RestPage::new(r.url, r.status, is_complete(rows.len()), body, iso_now())
-            .map_err(|e| format!("{id}: page {key}: {e}"))?;
-        store.write_page(&path, &page).map_err(|e| e.to_string())?;
+        let page_id = || format!("{id}: page {key}");
+        let rows: Vec<RowKey> = serde_json::from_slice(&r.body)
+            .map_err(|e| Error::invalid(page_id(), format!("body is not an array: {e}")))?;
+        let body = String::from_utf8(r.body.to_vec()).map_err(|e| Error::invalid(page_id(), e.to_string()))?;
+        let page = RestPage::new(r.url, r.status, is_complete(rows.len()), body, now_rfc3339())
+            .map_err(|e| Error::invalid(page_id(), e.to_string()))?;
+        store.write_page(&path, &page)?;
         on_rows(rows.len());
         Ok(rows)
     }))
 }
 
 /// Keys of pages already stored complete.
-fn complete_pages(store: &RawStore, job: &Job) -> Result<BTreeMap<u64, std::path::PathBuf>, Error> {
+fn complete_pages(store: &RawStore, job: &Job) -> Result<BTreeMap<u64, std::path::PathBuf>> {
     let mut done = BTreeMap::new();
     for (key, path) in store.pages(job.market, &job.spec.series_name(), &job.symbol)? {
         if RawStore::read_page(&path)?.complete {
@@ -218,7 +205,7 @@ fn complete_pages(store: &RawStore, job: &Job) -> Result<BTreeMap<u64, std::path
 ///
 /// # Errors
 /// An unreadable page, naming its file.
-pub fn stored_rows(store: &RawStore, market: Market, series: &str, symbol: &str) -> Result<Vec<Value>, Error> {
+pub fn stored_rows(store: &RawStore, market: Market, series: &str, symbol: &str) -> Result<Vec<Value>> {
     let mut rows = Vec::new();
     for (_, path) in store.pages(market, series, symbol)? {
         rows.extend(read_rows(&path)?);
@@ -226,10 +213,10 @@ pub fn stored_rows(store: &RawStore, market: Market, series: &str, symbol: &str)
     Ok(rows)
 }
 
-fn read_rows<T: serde::de::DeserializeOwned>(path: &std::path::Path) -> Result<Vec<T>, Error> {
+fn read_rows<T: serde::de::DeserializeOwned>(path: &std::path::Path) -> Result<Vec<T>> {
     let page = RawStore::read_page(path)?;
     serde_json::from_str(page.body.get())
-        .map_err(|e| Error::Body { endpoint: path.display().to_string(), msg: e.to_string() })
+        .map_err(|e| Error::invalid(path.display().to_string(), format!("unexpected body: {e}")))
 }
 
 /// Missing grid times in `[from, to)`, merged into ranges. `times` must be ascending.
@@ -268,7 +255,7 @@ pub fn id_gaps(rows: &[RowKey]) -> Vec<Gap> {
     gaps
 }
 
-async fn first_id_at(client: &RestClient, job: &Job, t: u64, until: u64) -> Result<Option<u64>, Error> {
+async fn first_id_at(client: &RestClient, job: &Job, t: u64, until: u64) -> Result<Option<u64>> {
     let ep = job.spec.dataset.endpoint();
     let mut start = t;
     // Binance allows at most one hour between startTime and endTime on aggTrades.
@@ -281,7 +268,7 @@ async fn first_id_at(client: &RestClient, job: &Job, t: u64, until: u64) -> Resu
         ]);
         let r = client.get(ep, &p).await?;
         let v: Vec<Value> =
-            serde_json::from_slice(&r.body).map_err(|e| Error::Body { endpoint: ep.id(), msg: e.to_string() })?;
+            serde_json::from_slice(&r.body).map_err(|e| Error::invalid(ep.id(), format!("unexpected body: {e}")))?;
         if let Some(a) = v.first().and_then(|x| x["a"].as_u64()) {
             return Ok(Some(a));
         }
@@ -301,7 +288,7 @@ pub async fn run(
     job: &Job,
     concurrency: usize,
     on_rows: OnRows,
-) -> Result<Report, Error> {
+) -> Result<Report> {
     let t0 = Instant::now();
     let now = server_time(client, job.market).await?;
     let spec = &job.spec;
@@ -316,7 +303,7 @@ pub async fn run(
                 "{} {}: Binance keeps {} only {days} days; requested from {from}, fetching from {earliest}",
                 job.market,
                 job.symbol,
-                spec.dataset.key
+                spec.dataset.series
             );
             from = earliest;
             clipped = Some(earliest);
@@ -385,7 +372,7 @@ pub async fn run(
     let todo: Vec<_> = plan.into_iter().filter(|(k, _, _)| !done.contains_key(k)).collect();
     report.skipped = report.pages - todo.len();
     let writes = std::sync::Arc::new(tokio::sync::Semaphore::new(2 * concurrency.max(1)));
-    let pending: Vec<(u64, Result<Stored, String>)> = futures::stream::iter(todo)
+    let pending: Vec<(u64, Result<Stored>)> = futures::stream::iter(todo)
         .map(|(key, params, rule)| {
             let (writes, on_rows) = (writes.clone(), on_rows.clone());
             async move { (key, fetch_page(client, store, job, key, params, rule, writes, on_rows).await) }
@@ -396,7 +383,7 @@ pub async fn run(
     let mut results = Vec::with_capacity(pending.len());
     for (key, p) in pending {
         let r = match p {
-            Ok(h) => h.await.unwrap_or_else(|e| Err(format!("page {key}: writer: {e}"))),
+            Ok(h) => h.await.unwrap_or_else(|e| Err(Error::invalid(format!("page {key}"), format!("writer: {e}")))),
             Err(e) => Err(e),
         };
         results.push((key, r));
@@ -412,7 +399,7 @@ pub async fn run(
                 fetched.insert(key);
                 rows.extend(keys);
             }
-            Err(e) => report.errors.push(e),
+            Err(e) => report.errors.push(e.to_string()),
         }
     }
     for (key, path) in store.pages(job.market, &spec.series_name(), &job.symbol)? {
@@ -427,7 +414,7 @@ pub async fn run(
             times.dedup();
             report.rows = times.len();
             // Funding has no fixed grid (intervals change per symbol): no gap rule for it.
-            if !matches!(spec.dataset.step, crate::dataset::Step::Fixed(_)) {
+            if !matches!(spec.dataset.page_step, PageStep::Fixed(_)) {
                 let step = spec.step_ms;
                 let first = from.div_ceil(step) * step;
                 report.gaps = time_gaps(&times, first, to - to % step, step);

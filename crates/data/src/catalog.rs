@@ -8,19 +8,18 @@
 //!   compared with the catalog (a difference is an error and nothing is written); the others are
 //!   written as one file per contiguous run between existing intervals. Writing a batch twice
 //!   leaves the catalog byte-identical.
-//! - [`rebuild`] deletes the catalog and writes everything again from raw, deterministically.
+//! - [`Catalog::ls`] lists every data type and identifier with rows, range and bar gaps.
+//!
+//! Rebuilding from raw is [`crate::ingest::rebuild`]'s.
 //!
 //! Every method runs `block_on` on nautilus' runtime: call from sync code only, never inside a
 //! tokio runtime (use `spawn_blocking`).
 
 use std::{
-    collections::BTreeSet,
     fmt,
     path::{Path, PathBuf},
 };
 
-use anyhow::{Context, anyhow, bail};
-use binance::Market;
 use nautilus_core::UnixNanos;
 use nautilus_model::{
     data::{
@@ -35,10 +34,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     batch::Batch,
-    convert::convert_series,
-    instruments::{EXCHANGE_INFO, load_instrument},
-    parse::{instrument::Fees, kline::spec_interval_ns},
-    raw::RawStore,
+    error::{Error, Result},
+    parse::{kline::spec_interval_ns, time::ns_to_rfc3339},
 };
 
 /// Marker file at the catalog root.
@@ -115,6 +112,7 @@ trait Item: Clone + fmt::Debug + HasTsInit + Sized {
     fn dir(cat: &ParquetDataCatalog, sample: &Self) -> anyhow::Result<String>;
     fn read(cat: &mut ParquetDataCatalog, sample: &Self, start: u64, end: u64) -> anyhow::Result<Vec<Self>>;
     fn write(cat: &ParquetDataCatalog, items: Vec<Self>) -> anyhow::Result<PathBuf>;
+    // (nautilus' catalog API speaks anyhow; [`Catalog`] maps it to [`Error::Catalog`].)
     fn same(&self, other: &Self) -> bool;
 }
 
@@ -182,7 +180,7 @@ impl Item for CustomData {
         got.into_iter()
             .map(|d| match d {
                 Data::Custom(c) => Ok(c),
-                other => Err(anyhow!("expected custom data, read {other:?}")),
+                other => Err(anyhow::anyhow!("expected custom data, read {other:?}")),
             })
             .collect()
     }
@@ -214,7 +212,7 @@ fn slot(intervals: &[(u64, u64)], t: u64) -> Slot {
 }
 
 fn iso(ns: u64) -> String {
-    nautilus_core::datetime::unix_nanos_to_iso8601(UnixNanos::from(ns))
+    ns_to_rfc3339(ns)
 }
 
 /// A planned write of one identifier: runs to write.
@@ -230,16 +228,17 @@ impl Catalog {
     /// # Errors
     /// A catalog written in the other precision mode or format, a non-empty folder without the
     /// marker, or I/O errors, naming the path.
-    pub fn open(path: impl AsRef<Path>) -> anyhow::Result<Catalog> {
+    pub fn open(path: impl AsRef<Path>) -> Result<Catalog> {
         let path = path.as_ref().to_path_buf();
-        std::fs::create_dir_all(&path).with_context(|| format!("creating catalog {}", path.display()))?;
+        std::fs::create_dir_all(&path).map_err(Error::io(&path))?;
         let marker_path = path.join(MARKER);
         let current = Marker::current();
         if marker_path.exists() {
-            let text = std::fs::read_to_string(&marker_path).with_context(|| marker_path.display().to_string())?;
-            let found: Marker = serde_json::from_str(&text).with_context(|| marker_path.display().to_string())?;
+            let text = std::fs::read_to_string(&marker_path).map_err(Error::io(&marker_path))?;
+            let found: Marker = serde_json::from_str(&text)
+                .map_err(|e| Error::invalid(marker_path.display().to_string(), e.to_string()))?;
             if found != current {
-                bail!(
+                return Err(Error::Request(format!(
                     "catalog {} was written with high_precision={}, fixed_precision={}, format={}; this build uses \
                      high_precision={}, fixed_precision={}, format={} (nautilus would read it as empty); rebuild it \
                      from raw",
@@ -250,21 +249,21 @@ impl Catalog {
                     current.high_precision,
                     current.fixed_precision,
                     current.format
-                );
+                )));
             }
         } else {
-            let non_empty = std::fs::read_dir(&path)?.next().is_some();
+            let non_empty = std::fs::read_dir(&path).map_err(Error::io(&path))?.next().is_some();
             if non_empty {
-                bail!(
+                return Err(Error::Request(format!(
                     "{} is not empty and has no {MARKER}: not an alphalab catalog (precision mode unknown)",
                     path.display()
-                );
+                )));
             }
-            let json = serde_json::to_vec_pretty(&current)?;
+            let json = serde_json::to_vec_pretty(&current).expect("the marker serialises");
             crate::raw::write_atomic(&marker_path, &json)?;
         }
         crate::register_custom_data();
-        let canonical = path.canonicalize().with_context(|| path.display().to_string())?;
+        let canonical = path.canonicalize().map_err(Error::io(&path))?;
         let inner = ParquetDataCatalog::new(&canonical, None, None, None, None);
         Ok(Catalog { path, inner })
     }
@@ -285,7 +284,7 @@ impl Catalog {
     /// `ts_init` decreasing within the batch (naming identifier and index), `overlapping import
     /// differs from the catalog at <identifier> <range>`, or catalog errors. On error nothing is
     /// written.
-    pub fn write(&mut self, batch: Batch) -> anyhow::Result<WriteReport> {
+    pub fn write(&mut self, batch: Batch) -> Result<WriteReport> {
         match batch {
             Batch::Bars(v) => self.write_items(v, "bars"),
             Batch::Trades(v) => self.write_items(v, "trades"),
@@ -298,7 +297,7 @@ impl Catalog {
         }
     }
 
-    fn write_items<T: Item>(&mut self, items: Vec<T>, kind: &str) -> anyhow::Result<WriteReport> {
+    fn write_items<T: Item>(&mut self, items: Vec<T>, kind: &str) -> Result<WriteReport> {
         let mut report = WriteReport {
             data_type: items.first().map_or_else(|| kind.to_string(), Item::data_type),
             ..WriteReport::default()
@@ -316,12 +315,12 @@ impl Catalog {
         for ((data_type, ident), group) in groups {
             for w in group.windows(2) {
                 if w[1].1.ts_init() < w[0].1.ts_init() {
-                    bail!(
+                    return Err(Error::Request(format!(
                         "{data_type} {ident}: ts_init not ascending at index {}: {} after {}",
                         w[1].0,
                         iso(w[1].1.ts_init().as_u64()),
                         iso(w[0].1.ts_init().as_u64())
-                    );
+                    )));
                 }
             }
             let items: Vec<T> = group.into_iter().map(|(_, x)| x).collect();
@@ -333,7 +332,8 @@ impl Catalog {
             report.skipped += plan.skipped;
             for run in plan.runs {
                 report.written += run.len();
-                report.files.push(T::write(&self.inner, run)?);
+                let what = format!("writing {} {}", report.data_type, report.identifiers.join(","));
+                report.files.push(T::write(&self.inner, run).map_err(Error::catalog(what))?);
             }
         }
         Ok(report)
@@ -341,9 +341,11 @@ impl Catalog {
 
     /// Splits one identifier's ascending items into runs to write, after checking the ones
     /// inside existing intervals against the catalog.
-    fn plan<T: Item>(&mut self, ident: &str, items: Vec<T>) -> anyhow::Result<Plan<T>> {
+    fn plan<T: Item>(&mut self, ident: &str, items: Vec<T>) -> Result<Plan<T>> {
         let Some(first) = items.first().cloned() else { return Ok(Plan { runs: Vec::new(), skipped: 0 }) };
-        let intervals = self.inner.get_directory_intervals(&T::dir(&self.inner, &first)?)?;
+        let what = || format!("reading {} {ident}", first.data_type());
+        let dir = T::dir(&self.inner, &first).map_err(Error::catalog(what()))?;
+        let intervals = self.inner.get_directory_intervals(&dir).map_err(Error::catalog(what()))?;
         let (lo, hi) = (first.ts_init().as_u64(), items.last().map_or(0, |x| x.ts_init().as_u64()));
         let mut runs: Vec<Vec<T>> = Vec::new();
         let mut inside: Vec<(usize, Vec<T>)> = Vec::new();
@@ -362,36 +364,42 @@ impl Catalog {
         let mut skipped = 0;
         for (k, mine) in inside {
             let (start, end) = (intervals[k].0.max(lo), intervals[k].1.min(hi));
-            let stored = T::read(&mut self.inner, &first, start, end)?;
+            let stored = T::read(&mut self.inner, &first, start, end).map_err(Error::catalog(what()))?;
             let equal = stored.len() == mine.len()
                 && stored.iter().zip(&mine).all(|(a, b)| a.ts_init() == b.ts_init() && a.same(b));
             if !equal {
-                bail!(
+                return Err(Error::Request(format!(
                     "overlapping import differs from the catalog at {ident} {}..={} ({} rows stored, {} imported)",
                     iso(start),
                     iso(end),
                     stored.len(),
                     mine.len()
-                );
+                )));
             }
             skipped += mine.len();
         }
         Ok(Plan { runs, skipped })
     }
 
-    fn write_instruments(&mut self, instruments: Vec<InstrumentAny>) -> anyhow::Result<WriteReport> {
+    fn write_instruments(&mut self, instruments: Vec<InstrumentAny>) -> Result<WriteReport> {
         let mut report = WriteReport { data_type: "instruments".into(), ..WriteReport::default() };
         let mut todo = Vec::new();
         for inst in instruments {
             let id = inst.id().to_string();
-            let stored = self.inner.query_instruments(Some(std::slice::from_ref(&id)))?;
+            let stored = self
+                .inner
+                .query_instruments(Some(std::slice::from_ref(&id)))
+                .map_err(Error::catalog(format!("reading instruments {id}")))?;
             let ts = HasTsInit::ts_init(&inst);
             match stored.iter().find(|s| HasTsInit::ts_init(*s) == ts) {
                 Some(s) if format!("{s:?}") == format!("{inst:?}") => report.skipped += 1,
-                Some(s) => bail!(
-                    "overlapping import differs from the catalog at instruments {id} {}: stored {s:?}, imported {inst:?}",
-                    iso(ts.as_u64())
-                ),
+                Some(s) => {
+                    return Err(Error::Request(format!(
+                        "overlapping import differs from the catalog at instruments {id} {}: stored {s:?}, imported \
+                         {inst:?}",
+                        iso(ts.as_u64())
+                    )));
+                }
                 None => todo.push(inst),
             }
             if !report.identifiers.contains(&id) {
@@ -400,7 +408,8 @@ impl Catalog {
         }
         for inst in todo {
             report.written += 1;
-            report.files.extend(self.inner.write_instruments(vec![inst])?);
+            let what = format!("writing instruments {}", inst.id());
+            report.files.extend(self.inner.write_instruments(vec![inst]).map_err(Error::catalog(what))?);
         }
         Ok(report)
     }
@@ -410,7 +419,7 @@ impl Catalog {
     ///
     /// # Errors
     /// Unreadable folders or Parquet footers, naming the file.
-    pub fn ls(&self) -> anyhow::Result<Vec<Listing>> {
+    pub fn ls(&self) -> Result<Vec<Listing>> {
         let data = self.path.join("data");
         let mut out = Vec::new();
         for t in sorted_dirs(&data)? {
@@ -427,15 +436,16 @@ impl Catalog {
     }
 }
 
-fn name(p: &Path) -> String {
+pub(crate) fn name(p: &Path) -> String {
     p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
 }
 
-fn sorted_dirs(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+/// Sub-folders of `dir`, sorted (none when `dir` does not exist).
+pub(crate) fn sorted_dirs(dir: &Path) -> Result<Vec<PathBuf>> {
     let Ok(rd) = std::fs::read_dir(dir) else { return Ok(Vec::new()) };
     let mut v = Vec::new();
     for e in rd {
-        let p = e.with_context(|| dir.display().to_string())?.path();
+        let p = e.map_err(Error::io(dir))?.path();
         if p.is_dir() {
             v.push(p);
         }
@@ -444,12 +454,12 @@ fn sorted_dirs(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     Ok(v)
 }
 
-fn list_type(dir: &Path, data_type: &str, out: &mut Vec<Listing>) -> anyhow::Result<()> {
+fn list_type(dir: &Path, data_type: &str, out: &mut Vec<Listing>) -> Result<()> {
     for id_dir in sorted_dirs(dir)? {
         let identifier = name(&id_dir);
         let mut files = Vec::new();
-        for e in std::fs::read_dir(&id_dir).with_context(|| id_dir.display().to_string())? {
-            let p = e?.path();
+        for e in std::fs::read_dir(&id_dir).map_err(Error::io(&id_dir))? {
+            let p = e.map_err(Error::io(&id_dir))?.path();
             if p.extension().is_some_and(|x| x == "parquet") {
                 files.push(p);
             }
@@ -491,10 +501,10 @@ fn list_type(dir: &Path, data_type: &str, out: &mut Vec<Listing>) -> anyhow::Res
     Ok(())
 }
 
-fn parquet_rows(path: &Path) -> anyhow::Result<u64> {
+fn parquet_rows(path: &Path) -> Result<u64> {
     use parquet::file::reader::{FileReader, SerializedFileReader};
-    let f = std::fs::File::open(path).with_context(|| path.display().to_string())?;
-    let r = SerializedFileReader::new(f).with_context(|| path.display().to_string())?;
+    let f = std::fs::File::open(path).map_err(Error::io(path))?;
+    let r = SerializedFileReader::new(f).map_err(|e| Error::invalid(path.display().to_string(), e.to_string()))?;
     Ok(u64::try_from(r.metadata().file_metadata().num_rows()).unwrap_or_default())
 }
 
@@ -541,97 +551,4 @@ impl fmt::Display for LsTable<'_> {
         }
         Ok(())
     }
-}
-
-/// Converts one bulk-archive file to batches (provided by the archive importer).
-pub type ArchiveConverter = dyn Fn(&std::path::Path) -> anyhow::Result<Vec<Batch>>;
-
-/// What [`rebuild`] wrote.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct RebuildReport {
-    /// `(source, report)`: `instruments`, `<market>/<series>/<SYMBOL>` or an archive file path.
-    pub writes: Vec<(String, WriteReport)>,
-    pub archive_files: usize,
-}
-
-impl RebuildReport {
-    /// Rows written in total.
-    #[must_use]
-    pub fn rows(&self) -> usize {
-        self.writes.iter().map(|(_, r)| r.written).sum()
-    }
-}
-
-/// REST series present in the raw archive: `(market, series, SYMBOL)`, sorted.
-///
-/// # Errors
-/// I/O errors listing `raw/rest`.
-pub fn rest_series(store: &RawStore) -> anyhow::Result<Vec<(Market, String, String)>> {
-    let mut out = Vec::new();
-    for m in sorted_dirs(&store.root().join("raw/rest"))? {
-        let Some(market) = Market::ALL.into_iter().find(|x| x.to_string() == name(&m)) else { continue };
-        for s in sorted_dirs(&m)? {
-            for sym in sorted_dirs(&s)? {
-                out.push((market, name(&s), name(&sym)));
-            }
-        }
-    }
-    out.sort();
-    Ok(out)
-}
-
-/// Deletes the catalog at `catalog_path` (only if it holds [`MARKER`] or is empty) and writes
-/// everything in the raw archive again: instruments first (latest exchangeInfo of each market,
-/// `fees` or the market default), then every REST series in (market, series, symbol) order,
-/// then `archive` applied to each bulk-archive file in path order.
-///
-/// # Errors
-/// A folder that is not an alphalab catalog (naming it), a missing instrument, conversion or
-/// write errors.
-pub fn rebuild(
-    store: &RawStore,
-    catalog_path: &Path,
-    fees: Option<Fees>,
-    archive: Option<&ArchiveConverter>,
-) -> anyhow::Result<RebuildReport> {
-    if catalog_path.exists() {
-        let empty =
-            std::fs::read_dir(catalog_path).with_context(|| catalog_path.display().to_string())?.next().is_none();
-        if !empty && !catalog_path.join(MARKER).is_file() {
-            bail!(
-                "refusing to rebuild {}: not empty and not an alphalab catalog (no {MARKER})",
-                catalog_path.display()
-            );
-        }
-        std::fs::remove_dir_all(catalog_path).with_context(|| format!("deleting {}", catalog_path.display()))?;
-    }
-    let mut cat = Catalog::open(catalog_path)?;
-    let mut report = RebuildReport::default();
-    let series: Vec<_> = rest_series(store)?.into_iter().filter(|(_, s, _)| s != EXCHANGE_INFO).collect();
-    let symbols: BTreeSet<(Market, String)> = series.iter().map(|(m, _, s)| (*m, s.clone())).collect();
-    let mut instruments = Vec::new();
-    for (m, s) in &symbols {
-        instruments.push(((*m, s.clone()), load_instrument(store, *m, s, fees)?));
-    }
-    let all: Vec<InstrumentAny> = instruments.iter().map(|(_, i)| i.clone()).collect();
-    if !all.is_empty() {
-        report.writes.push(("instruments".into(), cat.write(Batch::Instruments(all))?));
-    }
-    for (market, name, symbol) in &series {
-        let inst = &instruments.iter().find(|((m, s), _)| m == market && s == symbol).expect("loaded above").1;
-        for batch in convert_series(store, *market, name, symbol, inst)? {
-            let r = cat.write(batch).with_context(|| format!("{market}/{name}/{symbol}"))?;
-            report.writes.push((format!("{market}/{name}/{symbol}"), r));
-        }
-    }
-    if let Some(conv) = archive {
-        for file in store.archive_files() {
-            report.archive_files += 1;
-            for batch in conv(&file).with_context(|| file.display().to_string())? {
-                let r = cat.write(batch).with_context(|| file.display().to_string())?;
-                report.writes.push((file.display().to_string(), r));
-            }
-        }
-    }
-    Ok(report)
 }

@@ -4,9 +4,11 @@
 use std::fmt;
 
 use binance::{
-    Endpoint, Market,
+    Endpoint, Market, Series, SeriesSpec, StepKind,
     endpoint::{self, interval_ms, period_ms},
 };
+
+use crate::error::{Error, Result};
 
 /// How a series is paged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,12 +19,12 @@ pub enum Paging {
     Id,
 }
 
-/// What the step parameter of a series is called, if it has one.
+/// How the pages of a series are laid on the time grid.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Step {
-    Interval,
-    Period,
-    /// No parameter; pages are planned on this fixed step (ms).
+pub enum PageStep {
+    /// The series' own interval or period.
+    OwnStep,
+    /// A fixed step (ms), for a time-paged series without one.
     Fixed(u64),
     /// Id-paged: no time step.
     None,
@@ -31,13 +33,12 @@ pub enum Step {
 /// One backfillable series kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Dataset {
-    /// CLI name (`klines`, `aggTrades`, `fundingRate`, ...).
-    pub key: &'static str,
+    pub series: Series,
     pub market: Market,
     /// Legacy name of the endpoint row serving it.
     pub endpoint: &'static str,
     pub paging: Paging,
-    pub step: Step,
+    pub page_step: PageStep,
     /// Binance keeps only this many days (the `/futures/data` statistics: 30).
     pub retention_days: Option<u64>,
     /// Extra fixed parameters.
@@ -63,121 +64,121 @@ const H1: u64 = 3_600_000;
 /// Every series `alphalab backfill --data` accepts.
 pub const DATASETS: &[Dataset] = &[
     Dataset {
-        key: "klines",
+        series: Series::Klines,
         market: Market::Spot,
         endpoint: "klines",
         paging: Paging::Time,
-        step: Step::Interval,
+        page_step: PageStep::OwnStep,
         retention_days: None,
         extra: &[],
     },
     Dataset {
-        key: "aggTrades",
+        series: Series::AggTrades,
         market: Market::Spot,
         endpoint: "agg_trades",
         paging: Paging::Id,
-        step: Step::None,
+        page_step: PageStep::None,
         retention_days: None,
         extra: &[],
     },
     Dataset {
-        key: "klines",
+        series: Series::Klines,
         market: Market::UsdM,
         endpoint: "klines",
         paging: Paging::Time,
-        step: Step::Interval,
+        page_step: PageStep::OwnStep,
         retention_days: None,
         extra: &[],
     },
     Dataset {
-        key: "continuousKlines",
+        series: Series::ContinuousKlines,
         market: Market::UsdM,
         endpoint: "continuous_klines",
         paging: Paging::Time,
-        step: Step::Interval,
+        page_step: PageStep::OwnStep,
         retention_days: None,
         extra: &[("contractType", "PERPETUAL")],
     },
     Dataset {
-        key: "markPriceKlines",
+        series: Series::MarkPriceKlines,
         market: Market::UsdM,
         endpoint: "mark_price_klines",
         paging: Paging::Time,
-        step: Step::Interval,
+        page_step: PageStep::OwnStep,
         retention_days: None,
         extra: &[],
     },
     Dataset {
-        key: "indexPriceKlines",
+        series: Series::IndexPriceKlines,
         market: Market::UsdM,
         endpoint: "index_price_klines",
         paging: Paging::Time,
-        step: Step::Interval,
+        page_step: PageStep::OwnStep,
         retention_days: None,
         extra: &[],
     },
     Dataset {
-        key: "aggTrades",
+        series: Series::AggTrades,
         market: Market::UsdM,
         endpoint: "agg_trades",
         paging: Paging::Id,
-        step: Step::None,
+        page_step: PageStep::None,
         retention_days: None,
         extra: &[],
     },
     // Funding intervals differ by symbol (8 h, 4 h, 1 h): plan pages on the shortest so a page
     // can never hold more rows than its limit.
     Dataset {
-        key: "fundingRate",
+        series: Series::FundingRate,
         market: Market::UsdM,
         endpoint: "funding_rate_history",
         paging: Paging::Time,
-        step: Step::Fixed(H1),
+        page_step: PageStep::Fixed(H1),
         retention_days: None,
         extra: &[],
     },
     Dataset {
-        key: "openInterestHist",
+        series: Series::OpenInterestHist,
         market: Market::UsdM,
         endpoint: "open_interest_hist",
         paging: Paging::Time,
-        step: Step::Period,
+        page_step: PageStep::OwnStep,
         retention_days: Some(30),
         extra: &[],
     },
     Dataset {
-        key: "topLongShortPositionRatio",
+        series: Series::TopLongShortPositionRatio,
         market: Market::UsdM,
         endpoint: "top_long_short_position_ratio",
         paging: Paging::Time,
-        step: Step::Period,
+        page_step: PageStep::OwnStep,
         retention_days: Some(30),
         extra: &[],
     },
     Dataset {
-        key: "globalLongShortAccountRatio",
+        series: Series::GlobalLongShortAccountRatio,
         market: Market::UsdM,
         endpoint: "long_short_account_ratio",
         paging: Paging::Time,
-        step: Step::Period,
+        page_step: PageStep::OwnStep,
         retention_days: Some(30),
         extra: &[],
     },
     Dataset {
-        key: "topLongShortAccountRatio",
+        series: Series::TopLongShortAccountRatio,
         market: Market::UsdM,
         endpoint: "top_long_short_account_ratio",
         paging: Paging::Time,
-        step: Step::Period,
+        page_step: PageStep::OwnStep,
         retention_days: Some(30),
         extra: &[],
     },
     Dataset {
-        key: "takerlongshortRatio",
+        series: Series::TakerLongShortRatio,
         market: Market::UsdM,
         endpoint: "taker_long_short_ratio",
         paging: Paging::Time,
-        step: Step::Period,
+        page_step: PageStep::OwnStep,
         retention_days: Some(30),
         extra: &[],
     },
@@ -187,48 +188,41 @@ pub const DATASETS: &[Dataset] = &[
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Spec {
     pub dataset: &'static Dataset,
-    /// Interval or period name (`1m`, `5m`), if the dataset has one.
-    pub step_name: Option<String>,
+    pub series: SeriesSpec,
     /// Step of the page grid in ms (0 for id paging).
     pub step_ms: u64,
 }
 
 impl Spec {
-    /// Parses `key[:step]` for `market`.
+    /// Parses `series[:step]` for `market` (a series with a step and none given gets the
+    /// default, `1m` or `5m`).
     ///
     /// # Errors
-    /// A message naming the token and the accepted values.
-    pub fn parse(market: Market, token: &str) -> Result<Spec, String> {
-        let (key, step) = match token.split_once(':') {
-            Some((k, s)) => (k, Some(s)),
-            None => (token, None),
-        };
-        let dataset = DATASETS.iter().find(|d| d.market == market && d.key == key).ok_or_else(|| {
-            let keys: Vec<_> = DATASETS.iter().filter(|d| d.market == market).map(|d| d.key).collect();
-            format!("--data {token:?}: unknown {market} dataset; expected one of {}", keys.join(", "))
+    /// [`Error::Request`] naming the token and the accepted values.
+    pub fn parse(market: Market, token: &str) -> Result<Spec> {
+        let series = SeriesSpec::parse(token).map_err(Error::Request)?;
+        let dataset = DATASETS.iter().find(|d| d.market == market && d.series == series.series).ok_or_else(|| {
+            let names = binance::series::names(DATASETS.iter().filter(|d| d.market == market).map(|d| d.series));
+            Error::Request(format!(
+                "--data {token:?}: {market} has no backfill of {}; expected one of {names}",
+                series.series
+            ))
         })?;
-        let (step_name, step_ms) = match (dataset.step, step) {
-            (Step::Interval, Some(s)) => (Some(s.to_string()), interval_ms(s)),
-            (Step::Period, Some(s)) => (Some(s.to_string()), period_ms(s)),
-            (Step::Interval, None) => (Some("1m".into()), Some(60_000)),
-            (Step::Period, None) => (Some("5m".into()), Some(300_000)),
-            (Step::Fixed(ms), None) => (None, Some(ms)),
-            (Step::None, None) => (None, Some(0)),
-            (Step::Fixed(_) | Step::None, Some(_)) => {
-                return Err(format!("--data {token:?}: {key} takes no interval"));
-            }
-        };
-        let step_ms = step_ms.ok_or_else(|| format!("--data {token:?}: unknown interval or period"))?;
-        Ok(Spec { dataset, step_name, step_ms })
+        let step_ms = match (dataset.page_step, series.series.step(), series.step.as_deref()) {
+            (PageStep::OwnStep, StepKind::Interval, Some(s)) => interval_ms(s),
+            (PageStep::OwnStep, StepKind::Period, Some(s)) => period_ms(s),
+            (PageStep::Fixed(ms), _, _) => Some(ms),
+            (PageStep::None, _, _) => Some(0),
+            _ => None,
+        }
+        .ok_or_else(|| Error::Request(format!("--data {token:?}: unknown interval or period")))?;
+        Ok(Spec { dataset, series, step_ms })
     }
 
     /// Folder name of the series in the raw archive: `klines_1m`, `aggTrades`.
     #[must_use]
     pub fn series_name(&self) -> String {
-        match &self.step_name {
-            Some(s) if !matches!(self.dataset.step, Step::Fixed(_)) => format!("{}_{s}", self.dataset.key),
-            _ => self.dataset.key.to_string(),
-        }
+        self.series.folder()
     }
 
     /// The weight-optimal page size: most rows per unit of weight, from the endpoint table;
@@ -253,10 +247,7 @@ impl Spec {
 
 impl fmt::Display for Spec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.step_name {
-            Some(s) if !matches!(self.dataset.step, Step::Fixed(_)) => write!(f, "{}:{s}", self.dataset.key),
-            _ => f.write_str(self.dataset.key),
-        }
+        self.series.fmt(f)
     }
 }
 
@@ -281,18 +272,27 @@ mod tests {
     #[case(
         Market::Spot,
         "fundingRate",
-        "--data \"fundingRate\": unknown spot dataset; expected one of klines, aggTrades"
+        "--data \"fundingRate\": spot has no backfill of fundingRate; expected one of klines, aggTrades"
     )]
     #[case(Market::UsdM, "klines:7m", "--data \"klines:7m\": unknown interval or period")]
     #[case(Market::UsdM, "aggTrades:1m", "--data \"aggTrades:1m\": aggTrades takes no interval")]
     fn bad_specs_name_the_token(#[case] m: Market, #[case] token: &str, #[case] msg: &str) {
-        assert_eq!(Spec::parse(m, token).unwrap_err(), msg);
+        assert_eq!(Spec::parse(m, token).unwrap_err(), Error::Request(msg.into()));
+    }
+
+    #[rstest]
+    #[case::default_interval(Market::Spot, "klines", "klines_1m", 60_000)]
+    #[case::fixed_funding_grid(Market::UsdM, "fundingRate", "fundingRate", 3_600_000)]
+    #[case::period(Market::UsdM, "takerlongshortRatio:1h", "takerlongshortRatio_1h", 3_600_000)]
+    fn series_folders_and_grids(#[case] m: Market, #[case] token: &str, #[case] folder: &str, #[case] step: u64) {
+        let s = Spec::parse(m, token).unwrap();
+        assert_eq!((s.series_name(), s.step_ms), (folder.to_string(), step));
     }
 
     #[test]
     fn every_dataset_names_a_row_with_a_limit() {
         for d in DATASETS {
-            assert!(d.endpoint().limit_param().is_some(), "{}", d.key);
+            assert!(d.endpoint().limit_param().is_some(), "{}", d.series);
         }
     }
 }

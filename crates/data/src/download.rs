@@ -12,83 +12,60 @@
 //! 3. The stored file is converted exactly like a local import
 //!    ([`crate::import::convert_archive_file`]); the `alphalab` binary drives that step.
 
-use std::{fmt, path::PathBuf};
+use std::path::PathBuf;
 
 use binance::{
-    Market,
-    archive::{self, ARCHIVE_INTERVALS, ArchiveClient, ArchiveError, ArchiveKind, ArchiveName, ArchivePeriod},
+    Market, Series, SeriesSpec,
+    archive::{self, ARCHIVE_INTERVALS, ArchiveClient, ArchiveError, ArchiveName, ArchivePeriod},
 };
 use chrono::{Datelike, Days, Months, NaiveDate};
 use futures::StreamExt;
 
 use crate::{
-    import::{ImportError, ImportedFile},
-    raw::{RawStore, sha256_hex},
+    error::{Error, Result},
+    import::ImportedFile,
+    raw::{RawStore, now_rfc3339, sha256_hex},
 };
 
 pub use binance::archive::ARCHIVE_BASE_URL;
 
-/// One `--data` item: an archive kind and, for the klines families, its interval.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KindSpec {
-    pub kind: ArchiveKind,
-    /// `1m`, `1h`, `1mo`, ... for the klines families; `None` otherwise.
-    pub interval: Option<String>,
+/// Parses one `--data` item of `import --from-url`: an archived series of `market`, with an
+/// interval for the klines families (`klines:1m`, `premiumIndexKlines:1h`, `aggTrades`,
+/// `fundingRate`; a klines family without one gets `1m`).
+///
+/// # Errors
+/// [`Error::Request`] for an unknown series, an unknown interval, a series without bulk files,
+/// or a USD-M-only series on spot; the message names the token and what is accepted.
+pub fn archive_spec(market: Market, token: &str) -> Result<SeriesSpec> {
+    let spec = SeriesSpec::parse(token).map_err(Error::Request)?;
+    let token = token.trim();
+    if let Some(i) = &spec.step
+        && !ARCHIVE_INTERVALS.contains(&i.as_str())
+    {
+        return Err(Error::Request(format!(
+            "--data {token:?}: unknown interval {i:?}; expected one of {}",
+            ARCHIVE_INTERVALS.join(", ")
+        )));
+    }
+    if !spec.series.in_archive(market) {
+        let archived = binance::series::names(Series::archived(market));
+        return Err(Error::Request(format!(
+            "--data {token:?}: data.binance.vision has no {market} {} files; {market} has {archived}",
+            spec.series
+        )));
+    }
+    Ok(spec)
 }
 
-impl KindSpec {
-    /// Parses `klines:1m`, `premiumIndexKlines:1h`, `aggTrades`, `fundingRate`, ... (the archive's
-    /// folder names, an interval after `:` for the klines families).
-    ///
-    /// # Errors
-    /// An unknown kind, a missing or unknown interval, an interval on a kind without one, or a
-    /// USD-M-only kind on spot; the message names the token and what is accepted.
-    pub fn parse(market: Market, token: &str) -> Result<Self, String> {
-        let token = token.trim();
-        let (k, interval) = match token.split_once(':') {
-            Some((k, i)) => (k, Some(i.to_string())),
-            None => (token, None),
-        };
-        let kind = ArchiveKind::from_folder(k).ok_or_else(|| {
-            let all: Vec<&str> = ArchiveKind::ALL.iter().map(|k| k.as_str()).collect();
-            format!("--data {token:?}: unknown archive kind {k:?}; expected one of {}", all.join(", "))
-        })?;
-        match (&interval, kind.has_interval()) {
-            (None, true) => return Err(format!("--data {token:?}: {kind} needs an interval, e.g. {kind}:1m")),
-            (Some(_), false) => return Err(format!("--data {token:?}: {kind} takes no interval")),
-            (Some(i), true) if !ARCHIVE_INTERVALS.contains(&i.as_str()) => {
-                return Err(format!(
-                    "--data {token:?}: unknown interval {i:?}; expected one of {}",
-                    ARCHIVE_INTERVALS.join(", ")
-                ));
-            }
-            _ => {}
-        }
-        if market == Market::Spot && kind.usdm_only() {
-            return Err(format!("--data {token:?}: {kind} archives exist for USD-M futures only, not spot"));
-        }
-        Ok(Self { kind, interval })
-    }
-
-    /// The period Binance publishes this kind in: `fundingRate` only monthly, `metrics` only
-    /// daily, everything else daily or (`monthly`) monthly.
-    #[must_use]
-    pub const fn period(&self, monthly: bool) -> ArchivePeriod {
-        match self.kind {
-            ArchiveKind::FundingRate => ArchivePeriod::Monthly,
-            ArchiveKind::Metrics => ArchivePeriod::Daily,
-            _ if monthly => ArchivePeriod::Monthly,
-            _ => ArchivePeriod::Daily,
-        }
-    }
-}
-
-impl fmt::Display for KindSpec {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.interval {
-            Some(i) => write!(f, "{}:{i}", self.kind),
-            None => write!(f, "{}", self.kind),
-        }
+/// The period Binance publishes `series` in: `fundingRate` only monthly, `metrics` only daily,
+/// everything else daily or (`monthly`) monthly.
+#[must_use]
+pub const fn period(series: Series, monthly: bool) -> ArchivePeriod {
+    match series {
+        Series::FundingRate => ArchivePeriod::Monthly,
+        Series::Metrics => ArchivePeriod::Daily,
+        _ if monthly => ArchivePeriod::Monthly,
+        _ => ArchivePeriod::Daily,
     }
 }
 
@@ -98,7 +75,8 @@ pub struct Request {
     pub market: Market,
     /// Upper-cased by [`plan`].
     pub symbols: Vec<String>,
-    pub kinds: Vec<KindSpec>,
+    /// Archived series ([`archive_spec`]).
+    pub kinds: Vec<SeriesSpec>,
     /// Start of the time range, ms since the epoch (UTC).
     pub from_ms: u64,
     /// End of the time range (exclusive), ms.
@@ -107,16 +85,17 @@ pub struct Request {
     pub monthly: bool,
 }
 
-fn date_of(ms: u64) -> Result<NaiveDate, String> {
+fn date_of(ms: u64) -> Result<NaiveDate> {
     i64::try_from(ms)
         .ok()
         .and_then(chrono::DateTime::from_timestamp_millis)
         .map(|t| t.date_naive())
-        .ok_or_else(|| format!("time {ms} ms is out of range"))
+        .ok_or_else(|| Error::Request(format!("time {ms} ms is out of range")))
 }
 
 /// The first day of every day (daily) or month (monthly) overlapping `[from_ms, to_ms)`.
-fn periods(period: ArchivePeriod, from_ms: u64, to_ms: u64) -> Result<Vec<String>, String> {
+fn periods(period: ArchivePeriod, from_ms: u64, to_ms: u64) -> Result<Vec<String>> {
+    let overflow = || Error::Request("date overflow".into());
     let first = date_of(from_ms)?;
     let last = date_of(to_ms - 1)?;
     let mut out = Vec::new();
@@ -125,14 +104,14 @@ fn periods(period: ArchivePeriod, from_ms: u64, to_ms: u64) -> Result<Vec<String
             let mut d = first;
             while d <= last {
                 out.push(d.format("%Y-%m-%d").to_string());
-                d = d.checked_add_days(Days::new(1)).ok_or("date overflow")?;
+                d = d.checked_add_days(Days::new(1)).ok_or_else(overflow)?;
             }
         }
         ArchivePeriod::Monthly => {
-            let mut m = first.with_day(1).ok_or("date overflow")?;
+            let mut m = first.with_day(1).ok_or_else(overflow)?;
             while m <= last {
                 out.push(m.format("%Y-%m").to_string());
-                m = m.checked_add_months(Months::new(1)).ok_or("date overflow")?;
+                m = m.checked_add_months(Months::new(1)).ok_or_else(overflow)?;
             }
         }
     }
@@ -143,29 +122,32 @@ fn periods(period: ArchivePeriod, from_ms: u64, to_ms: u64) -> Result<Vec<String
 /// overlapping `[from_ms, to_ms)` (UTC).
 ///
 /// # Errors
-/// An empty time range, no symbols or kinds, or a symbol that is not a Binance symbol (`A-Z`,
-/// `0-9`, `_`).
-pub fn plan(req: &Request) -> Result<Vec<ArchiveName>, String> {
+/// [`Error::Request`] for an empty time range, no symbols or kinds, or a symbol that is not a
+/// Binance symbol (`A-Z`, `0-9`, `_`).
+pub fn plan(req: &Request) -> Result<Vec<ArchiveName>> {
     if req.to_ms <= req.from_ms {
-        return Err(format!("empty time range: --to {} ms is not after --from {} ms", req.to_ms, req.from_ms));
+        return Err(Error::Request(format!(
+            "empty time range: --to {} ms is not after --from {} ms",
+            req.to_ms, req.from_ms
+        )));
     }
     if req.symbols.is_empty() || req.kinds.is_empty() {
-        return Err("nothing to import: give --symbols and --data".into());
+        return Err(Error::Request("nothing to import: give --symbols and --data".into()));
     }
     let mut out = Vec::new();
     for symbol in &req.symbols {
         let symbol = symbol.trim().to_ascii_uppercase();
         if symbol.is_empty() || !symbol.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
-            return Err(format!("--symbols {symbol:?}: not a Binance symbol (A-Z, 0-9, _)"));
+            return Err(Error::Request(format!("--symbols {symbol:?}: not a Binance symbol (A-Z, 0-9, _)")));
         }
         for k in &req.kinds {
-            let period = k.period(req.monthly);
+            let period = period(k.series, req.monthly);
             for date in periods(period, req.from_ms, req.to_ms)? {
                 out.push(ArchiveName {
                     market: req.market,
-                    kind: k.kind,
+                    kind: k.series,
                     symbol: symbol.clone(),
-                    interval: k.interval.clone(),
+                    interval: k.step.clone(),
                     date,
                     period,
                 });
@@ -191,13 +173,8 @@ pub enum Fetched {
 /// # Errors
 /// Naming the file's URL: a download error ([`ArchiveClient::get`]), a zip without a
 /// `.CHECKSUM` (never stored unverified), a checksum mismatch or malformed `.CHECKSUM`, a corrupt
-/// zip ([`ImportError::Archive`]); [`ImportError::Store`] writing. Nothing is stored on error.
-pub async fn fetch(
-    client: &ArchiveClient,
-    store: &RawStore,
-    base: &str,
-    name: &ArchiveName,
-) -> Result<Fetched, ImportError> {
+/// zip ([`Error::Archive`]); [`Error::Io`] writing. Nothing is stored on error.
+pub async fn fetch(client: &ArchiveClient, store: &RawStore, base: &str, name: &ArchiveName) -> Result<Fetched> {
     let url = name.url(base);
     let sum_url = format!("{url}.CHECKSUM");
     let Some(sum) = client.get(&sum_url).await? else {
@@ -228,8 +205,7 @@ pub async fn fetch(
     let Some(bytes) = client.get(&url).await? else { return Ok(Fetched::Missing) };
     archive::verify_checksum(&bytes, &sum, &url)?;
     archive::check_zip(std::path::Path::new(&url), &bytes)?;
-    let retrieved_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-    store.store_archive_file(&rel_path, &bytes, &url, &retrieved_at).map_err(ImportError::Store)?;
+    store.store_archive_file(&rel_path, &bytes, &url, &now_rfc3339())?;
     Ok(Fetched::Stored(imported(&bytes)))
 }
 
@@ -242,7 +218,7 @@ pub async fn fetch_all(
     names: &[ArchiveName],
     concurrency: usize,
     on_done: &(dyn Fn() + Sync),
-) -> Vec<Result<Fetched, ImportError>> {
+) -> Vec<Result<Fetched>> {
     futures::stream::iter(names)
         .map(|n| async move {
             let r = fetch(client, store, base, n).await;
@@ -266,7 +242,7 @@ mod tests {
         Request {
             market,
             symbols: vec!["btcusdt".into()],
-            kinds: kinds.iter().map(|k| KindSpec::parse(market, k).unwrap()).collect(),
+            kinds: kinds.iter().map(|k| archive_spec(market, k).unwrap()).collect(),
             from_ms,
             to_ms,
             monthly,
@@ -313,22 +289,32 @@ mod tests {
 
     #[test]
     fn bad_requests_are_named() {
-        let e = |m, t: &str| KindSpec::parse(m, t).unwrap_err();
-        assert_eq!(e(Market::Spot, "klines"), "--data \"klines\": klines needs an interval, e.g. klines:1m");
+        let e = |m, t: &str| archive_spec(m, t).unwrap_err().to_string();
         assert_eq!(e(Market::Spot, "aggTrades:1m"), "--data \"aggTrades:1m\": aggTrades takes no interval");
         assert!(e(Market::Spot, "klines:2m").starts_with("--data \"klines:2m\": unknown interval \"2m\""));
-        assert!(e(Market::Spot, "candles").starts_with("--data \"candles\": unknown archive kind \"candles\""));
+        assert!(e(Market::Spot, "candles").starts_with("--data \"candles\": unknown series \"candles\""));
         assert_eq!(
             e(Market::Spot, "premiumIndexKlines:1m"),
-            "--data \"premiumIndexKlines:1m\": premiumIndexKlines archives exist for USD-M futures only, not spot"
+            "--data \"premiumIndexKlines:1m\": data.binance.vision has no spot premiumIndexKlines files; spot has \
+             klines, aggTrades, trades"
         );
+        assert_eq!(
+            e(Market::UsdM, "openInterestHist:5m"),
+            "--data \"openInterestHist:5m\": data.binance.vision has no usdm openInterestHist files; usdm has \
+             klines, markPriceKlines, indexPriceKlines, premiumIndexKlines, aggTrades, trades, bookTicker, \
+             fundingRate, metrics"
+        );
+        assert_eq!(archive_spec(Market::Spot, "klines").unwrap().step.as_deref(), Some("1m"));
         let mut r = req(&["trades"], Market::Spot, JUNE_1, JUNE_1, false);
         assert_eq!(
             plan(&r).unwrap_err(),
-            format!("empty time range: --to {JUNE_1} ms is not after --from {JUNE_1} ms")
+            Error::Request(format!("empty time range: --to {JUNE_1} ms is not after --from {JUNE_1} ms"))
         );
         r.to_ms += 1;
         r.symbols = vec!["BTC/USDT".into()];
-        assert_eq!(plan(&r).unwrap_err(), "--symbols \"BTC/USDT\": not a Binance symbol (A-Z, 0-9, _)");
+        assert_eq!(
+            plan(&r).unwrap_err(),
+            Error::Request("--symbols \"BTC/USDT\": not a Binance symbol (A-Z, 0-9, _)".into())
+        );
     }
 }

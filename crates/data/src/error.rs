@@ -1,16 +1,22 @@
-//! The crate's one error type, [`ParseError`]: every variant says which field failed, with what
-//! value, and where the input came from.
+//! The crate's one error type, [`Error`].
 //!
-//! The parse functions are pure and do not know where their input came from, so they leave
-//! `origin` empty; the caller names it (a `file:line`, an endpoint id such as `usdm/klines`, a
-//! stream name) with [`ParseError::at`] or [`ResultExt::at`].
+//! Record-level variants (`MissingField` … `Inconsistent`) say which field failed, with what
+//! value, and where the input came from: the parse functions are pure and do not know where their
+//! input came from, so they leave `origin` empty and the caller names it (a `file:line`, an
+//! endpoint id such as `usdm/klines`, a stream name) with [`Error::at`] or [`ResultExt::at`].
+//! The other variants (archive files, Binance requests, I/O, the catalog, bad requests) name
+//! their file, endpoint or key themselves.
 
-/// What went wrong while turning one Binance record into a NautilusTrader value.
+use std::path::PathBuf;
+
+use binance::archive::ArchiveError;
+
+/// Everything that can go wrong in the data pipeline.
 ///
-/// `origin` is the caller-supplied source label (empty until [`ParseError::at`] sets it), `field`
+/// `origin` is the caller-supplied source label (empty until [`Error::at`] sets it), `field`
 /// the wire field name (JSON key or CSV column name), `value` the offending text as received.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ParseError {
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
     /// A required JSON key or CSV column is absent.
     #[error("{}missing field `{field}`", at(origin))]
     MissingField { origin: String, field: &'static str },
@@ -62,17 +68,56 @@ pub enum ParseError {
     /// not matching the instrument, ...).
     #[error("{}field `{field}`: inconsistent value {value:?}: {reason}", at(origin))]
     Inconsistent { origin: String, field: &'static str, value: String, reason: String },
+
+    /// A bulk file that cannot be named, read (corrupt zip), verified (checksum) or framed, or a
+    /// row out of order: `path[:line]: message`.
+    #[error(transparent)]
+    Archive(#[from] ArchiveError),
+
+    /// A request to Binance (or the simulator) failed; names the endpoint and symbol.
+    #[error(transparent)]
+    Binance(#[from] binance::Error),
+
+    /// Reading or writing a file or folder.
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// Stored or received bytes that are not what they must be (a page that is not JSON, a
+    /// missing `serverTime`, an exchangeInfo without the symbol): `origin: reason`.
+    #[error("{}{reason}", at(origin))]
+    Invalid { origin: String, reason: String },
+
+    /// The ParquetDataCatalog failed or refused a write (nautilus reports these as text).
+    #[error("catalog {context}: {message}")]
+    Catalog { context: String, message: String },
+
+    /// A request the pipeline cannot carry out (unknown series, empty range, bad symbol).
+    #[error("{0}")]
+    Request(String),
 }
+
+/// Errors compare by variant and message: the record-level variants' messages hold every field,
+/// and the I/O and HTTP sources carry no equality of their own.
+impl PartialEq for Error {
+    fn eq(&self, other: &Self) -> bool {
+        std::mem::discriminant(self) == std::mem::discriminant(other) && self.to_string() == other.to_string()
+    }
+}
+
+impl Eq for Error {}
 
 fn at(origin: &str) -> String {
     if origin.is_empty() { String::new() } else { format!("{origin}: ") }
 }
 
-impl ParseError {
-    /// Sets the source label (`file:line`, endpoint id, ...), replacing any previous one.
-    ///
-    /// # Errors
-    /// None: infallible.
+impl Error {
+    /// Sets the source label (`file:line`, endpoint id, ...) of a record-level or `Invalid`
+    /// error, replacing any previous one; the other variants already name their source and are
+    /// returned unchanged.
     #[must_use]
     pub fn at(mut self, label: impl Into<String>) -> Self {
         let label = label.into();
@@ -88,15 +133,32 @@ impl ParseError {
             | Self::UnsupportedInterval { origin, .. }
             | Self::Unsupported { origin, .. }
             | Self::ColumnCount { origin, .. }
-            | Self::Inconsistent { origin, .. } => *origin = label,
+            | Self::Inconsistent { origin, .. }
+            | Self::Invalid { origin, .. } => *origin = label,
+            Self::Archive(_) | Self::Binance(_) | Self::Io { .. } | Self::Catalog { .. } | Self::Request(_) => {}
         }
         self
     }
 
-    /// The source label set by the caller (empty if none).
-    ///
-    /// # Errors
-    /// None: infallible.
+    /// An I/O error on `path`.
+    pub fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Self {
+        let path = path.into();
+        move |source| Self::Io { path, source }
+    }
+
+    /// A catalog failure while doing `context` (nautilus' catalog reports `anyhow` errors).
+    pub fn catalog(context: impl Into<String>) -> impl FnOnce(anyhow::Error) -> Self {
+        let context = context.into();
+        move |e| Self::Catalog { context, message: format!("{e:#}") }
+    }
+
+    /// Stored or received bytes at `origin` that are not what they must be.
+    #[must_use]
+    pub fn invalid(origin: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self::Invalid { origin: origin.into(), reason: reason.into() }
+    }
+
+    /// The source label of a record-level or `Invalid` error (empty if none or another variant).
     #[must_use]
     pub fn origin(&self) -> &str {
         match self {
@@ -111,14 +173,16 @@ impl ParseError {
             | Self::UnsupportedInterval { origin, .. }
             | Self::Unsupported { origin, .. }
             | Self::ColumnCount { origin, .. }
-            | Self::Inconsistent { origin, .. } => origin,
+            | Self::Inconsistent { origin, .. }
+            | Self::Invalid { origin, .. } => origin,
+            Self::Archive(_) | Self::Binance(_) | Self::Io { .. } | Self::Catalog { .. } | Self::Request(_) => "",
         }
     }
 }
 
 /// `result.at("ADABTC-1m-2021-11-27.csv:3")?` labels an error with its source.
 pub trait ResultExt<T> {
-    /// Sets the error's source label; see [`ParseError::at`].
+    /// Sets the error's source label; see [`Error::at`].
     ///
     /// # Errors
     /// The original error, relabelled.
@@ -131,8 +195,8 @@ impl<T> ResultExt<T> for Result<T> {
     }
 }
 
-/// Result of every parse function.
-pub type Result<T> = std::result::Result<T, ParseError>;
+/// Result of the crate's functions.
+pub type Result<T> = std::result::Result<T, Error>;
 
 #[cfg(test)]
 mod tests {
@@ -140,12 +204,12 @@ mod tests {
 
     #[test]
     fn label_is_set_and_displayed() {
-        let e = ParseError::MissingField { origin: String::new(), field: "open" };
+        let e = Error::MissingField { origin: String::new(), field: "open" };
         assert_eq!(e.to_string(), "missing field `open`");
         let e = e.at("spot/klines#3");
         assert_eq!(e.origin(), "spot/klines#3");
         assert_eq!(e.to_string(), "spot/klines#3: missing field `open`");
-        let r: Result<()> = Err(ParseError::ColumnCount { origin: String::new(), expected: "12", got: 3 });
+        let r: Result<()> = Err(Error::ColumnCount { origin: String::new(), expected: "12", got: 3 });
         assert_eq!(r.at("a.csv:1").unwrap_err().to_string(), "a.csv:1: expected 12 columns, got 3");
     }
 }

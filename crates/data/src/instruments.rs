@@ -7,16 +7,17 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, anyhow, bail};
 use binance::{Market, endpoint, rest::RestClient};
-use nautilus_core::UnixNanos;
 use nautilus_model::instruments::InstrumentAny;
 use serde_json::Value;
 
 use crate::{
-    backfill::iso_now,
-    parse::instrument::{Fees, parse_spot_instrument, parse_usdm_instrument},
-    raw::{RawStore, RestPage},
+    error::{Error, Result, ResultExt},
+    parse::{
+        instrument::{Fees, parse_spot_instrument, parse_usdm_instrument},
+        time::{NANOS_PER_MS, rfc3339_to_ns},
+    },
+    raw::{RawStore, RestPage, now_rfc3339},
 };
 
 /// Raw-archive series name of exchangeInfo pages.
@@ -24,25 +25,19 @@ pub const EXCHANGE_INFO: &str = "exchangeInfo";
 /// Raw-archive "symbol" folder of exchangeInfo pages (they cover every symbol).
 pub const ALL_SYMBOLS: &str = "ALL";
 
-/// Milliseconds since the epoch of an RFC 3339 time.
-fn rfc3339_ms(s: &str) -> anyhow::Result<u64> {
-    let t = chrono::DateTime::parse_from_rfc3339(s).with_context(|| format!("invalid RFC 3339 time {s:?}"))?;
-    u64::try_from(t.timestamp_millis()).map_err(|_| anyhow!("time {s:?} before 1970"))
-}
-
 /// GETs `exchangeInfo` of `market` and stores it in the raw archive
 /// (`raw/rest/<market>/exchangeInfo/ALL/<retrieval ms>.json.gz`). Returns the page file.
 ///
 /// # Errors
 /// The request error, a non-UTF-8/non-JSON body, or the I/O error naming the file.
-pub async fn fetch_exchange_info(client: &RestClient, store: &RawStore, market: Market) -> anyhow::Result<PathBuf> {
-    let ep = endpoint::find(market, "exchange_info").ok_or_else(|| anyhow!("{market}: no exchange_info row"))?;
+pub async fn fetch_exchange_info(client: &RestClient, store: &RawStore, market: Market) -> Result<PathBuf> {
+    let ep = endpoint::find(market, "exchange_info").expect("every market has an exchange_info row");
     let r = client.get(ep, &[]).await?;
-    let body = String::from_utf8(r.body.to_vec()).with_context(|| format!("{}: body is not UTF-8", ep.id()))?;
-    let retrieved_at = iso_now();
-    let key = rfc3339_ms(&retrieved_at)?;
+    let body = String::from_utf8(r.body.to_vec()).map_err(|_| Error::invalid(ep.id(), "body is not UTF-8"))?;
+    let retrieved_at = now_rfc3339();
+    let key = rfc3339_to_ns("retrieved_at", &retrieved_at)?.as_u64() / NANOS_PER_MS;
     let page = RestPage::new(r.url, r.status, true, body, retrieved_at)
-        .with_context(|| format!("{}: body is not JSON", ep.id()))?;
+        .map_err(|e| Error::invalid(ep.id(), format!("body is not JSON: {e}")))?;
     let path = store.page_path(market, EXCHANGE_INFO, ALL_SYMBOLS, key);
     store.write_page(&path, &page)?;
     Ok(path)
@@ -55,32 +50,69 @@ pub async fn fetch_exchange_info(client: &RestClient, store: &RawStore, market: 
 /// # Errors
 /// No stored exchangeInfo, or no such symbol in it (naming market, symbol and folder/file), an
 /// unreadable page, or the parse error naming the file.
-pub fn load_instrument(
-    store: &RawStore,
-    market: Market,
-    symbol: &str,
-    fees: Option<Fees>,
-) -> anyhow::Result<InstrumentAny> {
+pub fn load_instrument(store: &RawStore, market: Market, symbol: &str, fees: Option<Fees>) -> Result<InstrumentAny> {
     let symbol = symbol.to_ascii_uppercase();
     let dir = store.series_dir(market, EXCHANGE_INFO, ALL_SYMBOLS);
     let pages = store.pages(market, EXCHANGE_INFO, ALL_SYMBOLS)?;
     let Some((_, path)) = pages.last() else {
-        bail!("{market} {symbol}: no exchangeInfo stored in {} (fetch it first)", dir.display());
+        return Err(Error::Request(format!(
+            "{market} {symbol}: no exchangeInfo stored in {} (fetch it first)",
+            dir.display()
+        )));
     };
+    instrument_in(path, market, &symbol, fees)?.ok_or_else(|| {
+        Error::invalid(path.display().to_string(), format!("{market} {symbol}: symbol not in this exchangeInfo"))
+    })
+}
+
+/// The instrument of `symbol` from every stored exchangeInfo of `market` that lists it, oldest
+/// first (what a catalog grown over time holds).
+///
+/// # Errors
+/// As [`load_instrument`], for a page that cannot be read or parsed.
+pub fn instrument_versions(
+    store: &RawStore,
+    market: Market,
+    symbol: &str,
+    fees: Option<Fees>,
+) -> Result<Vec<InstrumentAny>> {
+    let symbol = symbol.to_ascii_uppercase();
+    let mut out = Vec::new();
+    for (_, path) in store.pages(market, EXCHANGE_INFO, ALL_SYMBOLS)? {
+        out.extend(instrument_in(&path, market, &symbol, fees)?);
+    }
+    Ok(out)
+}
+
+/// The instrument of `symbol` in one stored exchangeInfo page, `None` if the page lacks it.
+fn instrument_in(
+    path: &std::path::Path,
+    market: Market,
+    symbol: &str,
+    fees: Option<Fees>,
+) -> Result<Option<InstrumentAny>> {
     let page = RawStore::read_page(path)?;
-    let ts_ms = rfc3339_ms(&page.provenance.retrieved_at).with_context(|| path.display().to_string())?;
-    let ts = UnixNanos::from(ts_ms * 1_000_000);
-    let v: Value = serde_json::from_str(page.body.get()).with_context(|| path.display().to_string())?;
-    let entry = v["symbols"]
-        .as_array()
-        .and_then(|a| a.iter().find(|s| s["symbol"].as_str() == Some(symbol.as_str())))
-        .ok_or_else(|| anyhow!("{market} {symbol}: symbol not in exchangeInfo {}", path.display()))?;
+    let label = path.display().to_string();
+    let ts = rfc3339_to_ns("retrieved_at", &page.provenance.retrieved_at).at(label.clone())?;
+    let v: Value = serde_json::from_str(page.body.get()).map_err(|e| Error::invalid(label.clone(), e.to_string()))?;
+    let Some(entry) = v["symbols"].as_array().and_then(|a| a.iter().find(|s| s["symbol"].as_str() == Some(symbol)))
+    else {
+        return Ok(None);
+    };
     let fees = fees.unwrap_or(Fees::default_for(market));
-    let label = format!("{}: {symbol}", path.display());
-    Ok(match market {
+    let label = format!("{label}: {symbol}");
+    Ok(Some(match market {
         Market::Spot => InstrumentAny::CurrencyPair(parse_spot_instrument(entry, fees, ts).map_err(|e| e.at(label))?),
         Market::UsdM => {
             InstrumentAny::CryptoPerpetual(parse_usdm_instrument(entry, fees, ts).map_err(|e| e.at(label))?)
         }
-    })
+    }))
+}
+
+/// Whether the raw archive holds an exchangeInfo of `market` (instruments come from it).
+///
+/// # Errors
+/// [`Error::Io`] listing the folder.
+pub fn has_exchange_info(store: &RawStore, market: Market) -> Result<bool> {
+    Ok(!store.pages(market, EXCHANGE_INFO, ALL_SYMBOLS)?.is_empty())
 }

@@ -6,25 +6,30 @@
 //!   value stamped with the time it became knowable (no look-ahead).
 //! - [`custom`]: custom data types for futures statistics (open interest, long/short ratios,
 //!   taker volume), storable in the Parquet catalog.
-//! - [`error`]: [`ParseError`], which names the field, the value and the caller's source label.
-//! - [`raw`]: the raw archive (exact bytes + provenance), the pipeline's source of truth.
-//! - [`dataset`] and [`backfill`]: paginated REST history into the raw archive.
+//! - [`error`]: [`Error`], the crate's one error type (record-level faults name the field, the
+//!   value and the caller's source label).
+//! - [`raw`]: the raw archive (exact bytes + provenance), the pipeline's source of truth, filled
+//!   by [`dataset`] + [`backfill`] (paginated REST history), [`import`] (local bulk files) and
+//!   [`download`] (bulk files from data.binance.vision or a mirror).
+//! - [`ingest`]: any stored raw item → catalog rows (used by backfill, import and rebuild alike).
+//! - [`catalog`]: idempotent writes and listings of the ParquetDataCatalog; [`batch`] is what it
+//!   writes; [`instruments`] come from the stored exchangeInfo.
 
 pub mod backfill;
 pub mod batch;
 pub mod catalog;
-pub mod convert;
 pub mod custom;
 pub mod dataset;
 pub mod download;
 pub mod error;
 pub mod import;
+pub mod ingest;
 pub mod instruments;
 pub mod parse;
 pub mod raw;
 
 pub use custom::{LongShortRatio, OpenInterest, RatioKind, TakerBuySellVolume, register_custom_data};
-pub use error::{ParseError, Result, ResultExt};
+pub use error::{Error, Result, ResultExt};
 pub use parse::{
     funding::{FundingPayment, parse_funding_payment, parse_funding_rate, parse_funding_rate_csv},
     instrument::{Fees, binance_symbol, instrument_id, parse_spot_instrument, parse_usdm_instrument},
@@ -35,6 +40,6 @@ pub use parse::{
     },
     prices::{MARK_INDEX_PRECISION, parse_index_price_kline, parse_mark_price_kline, parse_premium_index},
     quote::{parse_book_ticker, parse_book_ticker_csv},
-    time::{archive_ts_to_ns, ms_to_ns, us_to_ns},
+    time::{archive_ts_to_ns, ms_to_ns, ns_to_rfc3339, rfc3339_to_ns, us_to_ns, user_time_ms},
     trade::{parse_agg_trade, parse_agg_trade_csv, parse_trade, parse_trade_csv},
 };

@@ -18,6 +18,8 @@ use std::{
 
 use binance::Market;
 use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
 use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 
@@ -83,13 +85,19 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
+/// The wall clock as RFC 3339 UTC with milliseconds: the `retrieved_at` of everything stored.
+#[must_use]
+pub fn now_rfc3339() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
 /// Writes `bytes` to `path` through a temporary sibling and a rename.
 ///
 /// # Errors
-/// The I/O error, naming the path.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+/// [`Error::Io`] naming the path.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = path.parent().unwrap_or_else(|| Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| with_path(e, dir))?;
+    std::fs::create_dir_all(dir).map_err(Error::io(dir))?;
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     let result = (|| {
@@ -101,11 +109,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
-    result.map_err(|e| with_path(e, path))
-}
-
-fn with_path(e: std::io::Error, p: &Path) -> std::io::Error {
-    std::io::Error::new(e.kind(), format!("{}: {e}", p.display()))
+    result.map_err(Error::io(path))
 }
 
 /// The raw archive under one data root.
@@ -140,30 +144,33 @@ impl RawStore {
     /// Stores a page atomically, gzip-compressed.
     ///
     /// # Errors
-    /// I/O errors naming the file.
-    pub fn write_page(&self, path: &Path, page: &RestPage) -> std::io::Result<()> {
-        let json = serde_json::to_vec(page).map_err(std::io::Error::other)?;
+    /// [`Error::Io`] naming the file.
+    pub fn write_page(&self, path: &Path, page: &RestPage) -> Result<()> {
+        let json = serde_json::to_vec(page).map_err(|e| Error::invalid(path.display().to_string(), e.to_string()))?;
         // Fast level: pages are written at the network's pace; the archive is read rarely.
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        gz.write_all(&json)?;
-        write_atomic(path, &gz.finish()?)
+        gz.write_all(&json).map_err(Error::io(path))?;
+        write_atomic(path, &gz.finish().map_err(Error::io(path))?)
     }
 
     /// Reads a page back and checks its body against the recorded checksum.
     ///
     /// # Errors
-    /// I/O, gzip or JSON errors, or a checksum mismatch, naming the file.
-    pub fn read_page(path: &Path) -> std::io::Result<RestPage> {
+    /// [`Error::Io`] for I/O and gzip errors, [`Error::Invalid`] for a page that is not one or
+    /// whose body does not match its recorded checksum; both name the file.
+    pub fn read_page(path: &Path) -> Result<RestPage> {
         let mut text = String::new();
-        flate2::read::GzDecoder::new(std::fs::File::open(path).map_err(|e| with_path(e, path))?)
+        flate2::read::GzDecoder::new(std::fs::File::open(path).map_err(Error::io(path))?)
             .read_to_string(&mut text)
-            .map_err(|e| with_path(e, path))?;
-        let page: RestPage = serde_json::from_str(&text)
-            .map_err(|e| with_path(std::io::Error::new(std::io::ErrorKind::InvalidData, e), path))?;
+            .map_err(Error::io(path))?;
+        let label = || path.display().to_string();
+        let page: RestPage = serde_json::from_str(&text).map_err(|e| Error::invalid(label(), e.to_string()))?;
         let got = sha256_hex(page.body.get().as_bytes());
         if got != page.provenance.sha256 {
-            let msg = format!("checksum mismatch: recorded {}, content {got}", page.provenance.sha256);
-            return Err(with_path(std::io::Error::new(std::io::ErrorKind::InvalidData, msg), path));
+            return Err(Error::invalid(
+                label(),
+                format!("checksum mismatch: recorded {}, content {got}", page.provenance.sha256),
+            ));
         }
         Ok(page)
     }
@@ -171,13 +178,13 @@ impl RawStore {
     /// Pages of one series, ascending by key. Unreadable names are ignored (temp files).
     ///
     /// # Errors
-    /// I/O errors listing the folder.
-    pub fn pages(&self, market: Market, dataset: &str, symbol: &str) -> std::io::Result<Vec<(u64, PathBuf)>> {
+    /// [`Error::Io`] listing the folder.
+    pub fn pages(&self, market: Market, dataset: &str, symbol: &str) -> Result<Vec<(u64, PathBuf)>> {
         let dir = self.series_dir(market, dataset, symbol);
         let Ok(entries) = std::fs::read_dir(&dir) else { return Ok(Vec::new()) };
         let mut v = Vec::new();
         for e in entries {
-            let p = e.map_err(|e| with_path(e, &dir))?.path();
+            let p = e.map_err(Error::io(&dir))?.path();
             let key = p.file_name().and_then(|n| n.to_str()).and_then(|n| n.strip_suffix(".json.gz"));
             if let Some(k) = key.and_then(|k| k.parse().ok()) {
                 v.push((k, p));
@@ -197,19 +204,15 @@ impl RawStore {
     /// provenance sidecar. Returns the stored path.
     ///
     /// # Errors
-    /// I/O errors naming the file.
-    pub fn store_archive_file(
-        &self,
-        rel: &Path,
-        bytes: &[u8],
-        source: &str,
-        retrieved_at: &str,
-    ) -> std::io::Result<PathBuf> {
+    /// [`Error::Io`] naming the file.
+    pub fn store_archive_file(&self, rel: &Path, bytes: &[u8], source: &str, retrieved_at: &str) -> Result<PathBuf> {
         let dest = self.archive_path(rel);
         write_atomic(&dest, bytes)?;
         let prov = Provenance::of(source, bytes, retrieved_at);
         let side = sidecar(&dest);
-        write_atomic(&side, &serde_json::to_vec_pretty(&prov).map_err(std::io::Error::other)?)?;
+        let json =
+            serde_json::to_vec_pretty(&prov).map_err(|e| Error::invalid(side.display().to_string(), e.to_string()))?;
+        write_atomic(&side, &json)?;
         Ok(dest)
     }
 

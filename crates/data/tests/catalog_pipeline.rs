@@ -1,5 +1,6 @@
 //! Simulator → raw archive → batches → catalog, and back: exact values, idempotent writes,
-//! bit-identical rebuilds, precision marker, listings.
+//! bit-identical rebuilds equal to a catalog grown by adjacent backfills, precision marker,
+//! listings checked against the simulator's own REST answers.
 //!
 //! The catalog runs `block_on` on nautilus' runtime, so these are plain `#[test]`s; the
 //! simulator and the backfill run on a runtime of their own, built once for all tests.
@@ -14,16 +15,16 @@ use std::{
 };
 
 use binance::{
-    Market, endpoint,
+    Market, SeriesSpec, endpoint,
     rest::{RestClient, RestConfig},
 };
 use data::{
     OpenInterest,
     backfill::{self, Job},
     batch::Batch,
-    catalog::{Catalog, LsTable, MARKER, rebuild},
-    convert::convert_series,
+    catalog::{Catalog, LsTable, MARKER},
     dataset::Spec,
+    ingest::{RawItem, ingest, raw_items, rebuild, rest::convert_series},
     instruments::{fetch_exchange_info, load_instrument},
     raw::{RawStore, sha256_hex},
 };
@@ -44,6 +45,10 @@ const PERP: &str = "BTCUSDT-PERP.BINANCE";
 /// The raw archive filled once from the simulator, plus its REST ground truth.
 struct Fixture {
     root: PathBuf,
+    /// A second raw archive filled by two adjacent backfills (the first day, then the second),
+    /// each ingested into `grown` right after it, as `backfill --write-catalog` does.
+    grown_root: PathBuf,
+    grown: PathBuf,
     /// Spot 1m klines with open time in [FROM, START), straight from the simulator's REST API.
     klines: Vec<Value>,
     funding: Vec<Value>,
@@ -72,30 +77,51 @@ async fn get_all(
     out
 }
 
+const SERIES: [(Market, &str); 3] =
+    [(Market::Spot, "klines:1m"), (Market::UsdM, "fundingRate"), (Market::UsdM, "openInterestHist:5m")];
+
+/// Backfills [`SERIES`] over `[from_ms, to_ms)` into `store`.
+async fn backfill_all(client: &RestClient, store: &RawStore, from_ms: u64, to_ms: u64) {
+    for (market, token) in SERIES {
+        let job = Job { market, symbol: "BTCUSDT".into(), spec: Spec::parse(market, token).unwrap(), from_ms, to_ms };
+        let r = backfill::run(client, store, &job, 4, std::sync::Arc::new(|_| {})).await.unwrap();
+        assert!(r.errors.is_empty(), "{token}: {:?}", r.errors);
+    }
+}
+
+/// Ingests every raw item of `store` into the catalog at `dir` (sync: the catalog blocks).
+fn ingest_all(store: &RawStore, dir: &Path) {
+    let mut cat = Catalog::open(dir).unwrap();
+    for item in raw_items(store).unwrap() {
+        ingest(store, &mut cat, &item, None).unwrap();
+    }
+}
+
 fn fixture() -> &'static Fixture {
     static F: OnceLock<Fixture> = OnceLock::new();
     F.get_or_init(|| {
         let root = common::fresh_dir("pipeline-raw");
+        let grown_root = common::fresh_dir("pipeline-grown-raw");
+        let grown = common::fresh_dir("pipeline-grown");
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let sim =
+            rt.block_on(sim::spawn(sim::SimConfig { start_time_ms: Some(START_MS), ..Default::default() })).unwrap();
+        let url = sim.rest_url();
+        let client =
+            RestClient::new(RestConfig { spot_url: url.clone(), usdm_url: url, ..Default::default() }).unwrap();
+        let grown_store = RawStore::new(&grown_root);
+        for (from, to) in [(FROM_MS, FROM_MS + DAY_MS), (FROM_MS + DAY_MS, START_MS)] {
+            rt.block_on(async {
+                backfill_all(&client, &grown_store, from, to).await;
+                for m in Market::ALL {
+                    fetch_exchange_info(&client, &grown_store, m).await.unwrap();
+                }
+            });
+            ingest_all(&grown_store, &grown);
+        }
         let f = rt.block_on(async {
-            let sim = sim::spawn(sim::SimConfig { start_time_ms: Some(START_MS), ..Default::default() }).await.unwrap();
-            let url = sim.rest_url();
-            let client =
-                RestClient::new(RestConfig { spot_url: url.clone(), usdm_url: url, ..Default::default() }).unwrap();
             let store = RawStore::new(&root);
-            for (market, token) in
-                [(Market::Spot, "klines:1m"), (Market::UsdM, "fundingRate"), (Market::UsdM, "openInterestHist:5m")]
-            {
-                let job = Job {
-                    market,
-                    symbol: "BTCUSDT".into(),
-                    spec: Spec::parse(market, token).unwrap(),
-                    from_ms: FROM_MS,
-                    to_ms: START_MS,
-                };
-                let r = backfill::run(&client, &store, &job, 4, std::sync::Arc::new(|_| {})).await.unwrap();
-                assert!(r.errors.is_empty(), "{token}: {:?}", r.errors);
-            }
+            backfill_all(&client, &store, FROM_MS, START_MS).await;
             for m in Market::ALL {
                 fetch_exchange_info(&client, &store, m).await.unwrap();
             }
@@ -120,7 +146,14 @@ fn fixture() -> &'static Fixture {
             )
             .await;
             sim.shutdown().await;
-            Fixture { root: root.clone(), klines, funding, open_interest }
+            Fixture {
+                root: root.clone(),
+                grown_root: grown_root.clone(),
+                grown: grown.clone(),
+                klines,
+                funding,
+                open_interest,
+            }
         });
         assert_eq!(f.klines.len(), 2880);
         f
@@ -140,9 +173,11 @@ fn batches(store: &RawStore) -> Vec<Batch> {
     let spot = instrument(store, Market::Spot);
     let perp = instrument(store, Market::UsdM);
     let mut out = vec![Batch::Instruments(vec![spot.clone(), perp.clone()])];
-    out.extend(convert_series(store, Market::Spot, "klines_1m", "BTCUSDT", &spot).unwrap());
-    out.extend(convert_series(store, Market::UsdM, "fundingRate", "BTCUSDT", &perp).unwrap());
-    out.extend(convert_series(store, Market::UsdM, "openInterestHist_5m", "BTCUSDT", &perp).unwrap());
+    for (market, token) in SERIES {
+        let inst = if market == Market::Spot { &spot } else { &perp };
+        let series = SeriesSpec::parse(token).unwrap();
+        out.extend(convert_series(store, market, &series, "BTCUSDT", inst).unwrap());
+    }
     out
 }
 
@@ -278,7 +313,7 @@ fn writing_twice_is_byte_identical_and_a_differing_overlap_is_refused() {
     let mut changed = bars.clone();
     changed[100].volume = Quantity::from_raw(changed[100].volume.raw + 1, changed[100].volume.precision);
     let err = cat.write(Batch::Bars(changed)).unwrap_err().to_string();
-    let iso = |b: &Bar| nautilus_core::datetime::unix_nanos_to_iso8601(b.ts_init);
+    let iso = |b: &Bar| data::ns_to_rfc3339(b.ts_init.as_u64());
     let expected = format!(
         "overlapping import differs from the catalog at {BTC_SPOT_BARS} {}..={} ({n} rows stored, {n} imported)",
         iso(&bars[0]),
@@ -296,26 +331,131 @@ fn writing_twice_is_byte_identical_and_a_differing_overlap_is_refused() {
     assert_eq!(hashes(&dir), before);
 }
 
+/// Every row of every data type and identifier in the catalog at `dir`, as text, by (type, id).
+fn rows(dir: &Path) -> BTreeMap<(String, String), Vec<String>> {
+    let mut cat = Catalog::open(dir).unwrap();
+    let listing = cat.ls().unwrap();
+    let inner = cat.inner();
+    let mut out = BTreeMap::new();
+    for l in listing {
+        let id = vec![l.identifier.clone()];
+        let got: Vec<String> = match l.data_type.as_str() {
+            "bars" => inner
+                .query_typed_data::<Bar>(Some(id), None, None, None, None, true)
+                .unwrap()
+                .iter()
+                .map(|x| format!("{x:?}"))
+                .collect(),
+            "funding_rate_update" => inner
+                .query_typed::<FundingRateUpdate>(Some(id), None, None, None, None, true)
+                .unwrap()
+                .iter()
+                .map(|x| format!("{x:?}"))
+                .collect(),
+            "instruments" => {
+                inner.query_instruments(Some(&id)).unwrap().iter().map(|x| format!("{:?}", x.id())).collect()
+            }
+            t => {
+                let name = t.strip_prefix("custom/").unwrap_or_else(|| panic!("unexpected type {t}"));
+                inner
+                    .query_custom_data_dynamic(name, Some(&id), None, None, None, None, true)
+                    .unwrap()
+                    .iter()
+                    .map(|x| format!("{x:?}"))
+                    .collect()
+            }
+        };
+        out.insert((l.data_type, l.identifier), got);
+    }
+    out
+}
+
 #[test]
-fn rebuild_from_raw_is_bit_identical() {
+fn rebuild_is_bit_identical_holds_the_truth_and_equals_a_catalog_grown_by_adjacent_backfills() {
+    let f = fixture();
     let store = store();
-    let dir = common::fresh_dir("pipeline-orig");
-    let mut cat = Catalog::open(&dir).unwrap();
-    write_all(&mut cat, &batches(&store));
-    drop(cat);
     let rebuilt = common::fresh_dir("pipeline-rebuilt");
-    let report = rebuild(&store, &rebuilt, None, None).unwrap();
+    let report = rebuild(&store, &rebuilt, None).unwrap();
     assert!(report.rows() > 2880, "{report:?}");
-    assert_eq!(hashes(&rebuilt), hashes(&dir));
-    // Rebuilding over itself works too (the folder holds the marker).
-    rebuild(&store, &rebuilt, None, None).unwrap();
-    assert_eq!(hashes(&rebuilt), hashes(&dir));
+    let first = hashes(&rebuilt);
+    // Rebuilding over itself gives the same bytes (the folder holds the marker).
+    rebuild(&store, &rebuilt, None).unwrap();
+    assert_eq!(hashes(&rebuilt), first);
+
+    // The rebuilt bars are the simulator's klines (REST ground truth, fetched separately).
+    let mut cat = Catalog::open(&rebuilt).unwrap();
+    let bars: Vec<Bar> = cat
+        .inner()
+        .query_typed_data::<Bar>(
+            Some(vec![BTC_SPOT_BARS.into()]),
+            Some((FROM_MS * 1_000_000 + 60_000_000_000).into()),
+            Some((START_MS * 1_000_000).into()),
+            None,
+            None,
+            true,
+        )
+        .unwrap();
+    let closes: Vec<Decimal> = bars.iter().map(|b| b.close.as_decimal()).collect();
+    let truth: Vec<Decimal> = f.klines.iter().map(|k| dec(&k[4])).collect();
+    assert_eq!(closes, truth);
+    drop(cat);
+
+    // Two adjacent backfills, each ingested as it landed, hold exactly the rows of a rebuild of
+    // the same raw archive (in more files: one per ingest).
+    let grown_rebuilt = common::fresh_dir("pipeline-grown-rebuilt");
+    rebuild(&RawStore::new(&f.grown_root), &grown_rebuilt, None).unwrap();
+    let (grown, want) = (rows(&f.grown), rows(&grown_rebuilt));
+    assert_eq!(grown.keys().collect::<Vec<_>>(), want.keys().collect::<Vec<_>>());
+    for (k, v) in &want {
+        assert_eq!(&grown[k], v, "{k:?}");
+    }
+    assert!(want[&("bars".to_string(), BTC_SPOT_BARS.to_string())].len() >= 2880);
+    let files = |dir: &Path| hashes(dir).keys().filter(|k| k.starts_with("data/bars/")).count();
+    assert_eq!((files(&f.grown), files(&grown_rebuilt)), (2, 1));
 
     let foreign = common::fresh_dir("pipeline-foreign");
     std::fs::write(foreign.join("keep.txt"), "x").unwrap();
-    let err = rebuild(&store, &foreign, None, None).unwrap_err().to_string();
-    assert!(err.contains(&foreign.display().to_string()), "{err}");
+    let err = rebuild(&store, &foreign, None).unwrap_err().to_string();
+    assert_eq!(
+        err,
+        format!("refusing to rebuild {}: not empty and not an alphalab catalog (no {MARKER})", foreign.display())
+    );
     assert!(foreign.join("keep.txt").exists());
+}
+
+#[test]
+fn a_failed_ingest_leaves_the_catalog_as_it_was() {
+    let root = common::fresh_dir("pipeline-fail-raw");
+    copy_dir(&fixture().root, &root);
+    let store = RawStore::new(&root);
+    let dir = common::fresh_dir("pipeline-fail");
+    ingest_all(&store, &dir);
+    let before = hashes(&dir);
+    // A funding page whose row no longer parses: the item fails and writes nothing.
+    let item = RawItem::Rest {
+        market: Market::UsdM,
+        series: SeriesSpec::parse("fundingRate").unwrap(),
+        symbol: "BTCUSDT".into(),
+    };
+    let pages = store.pages(Market::UsdM, "fundingRate", "BTCUSDT").unwrap();
+    let page = data::raw::RestPage::new(
+        "test",
+        200,
+        true,
+        r#"[{"symbol":"BTCUSDT","fundingTime":1,"fundingRate":"x"}]"#.into(),
+        "2024-06-01T00:00:00Z",
+    )
+    .unwrap();
+    store.write_page(&store.page_path(Market::UsdM, "fundingRate", "BTCUSDT", pages[0].0 - 3_600_000), &page).unwrap();
+    let fresh = common::fresh_dir("pipeline-fail-fresh");
+    let mut cat = Catalog::open(&fresh).unwrap();
+    let empty = hashes(&fresh);
+    let err = ingest(&store, &mut cat, &item, None).unwrap_err();
+    assert!(matches!(err, data::Error::InvalidDecimal { field: "fundingRate", .. }), "{err}");
+    assert_eq!(hashes(&fresh), empty, "the instrument written first was removed again");
+    let mut cat = Catalog::open(&dir).unwrap();
+    assert!(ingest(&store, &mut cat, &item, None).is_err());
+    assert_eq!(hashes(&dir), before);
 }
 
 #[test]
@@ -338,15 +478,17 @@ fn ls_counts_rows_and_reports_gaps() {
     copy_dir(&fixture().root, &root);
     let store = RawStore::new(&root);
     let dir = common::fresh_dir("pipeline-ls");
-    rebuild(&store, &dir, None, None).unwrap();
+    rebuild(&store, &dir, None).unwrap();
     let cat = Catalog::open(&dir).unwrap();
     let ls = cat.ls().unwrap();
     println!("{}", LsTable(&ls));
     let get = |ls: &[data::catalog::Listing], t: &str, id: &str| {
         ls.iter().find(|l| l.data_type == t && l.identifier == id).unwrap_or_else(|| panic!("{t} {id}: {ls:?}")).clone()
     };
-    let expected_bars: usize =
-        batches(&store).iter().filter_map(|b| if let Batch::Bars(v) = b { Some(v.len()) } else { None }).sum();
+    // Pages sit on a 1000-minute grid, so the first page starts before FROM; the simulator has
+    // a kline for every minute, so every minute from that page's start to START has a bar.
+    let pages = store.pages(Market::Spot, "klines_1m", "BTCUSDT").unwrap();
+    let expected_bars = ((START_MS - pages[0].0) / 60_000) as usize;
     let bars = get(&ls, "bars", BTC_SPOT_BARS);
     assert_eq!((bars.rows as usize, bars.gaps, bars.files), (expected_bars, Some(0), 1));
     assert!(bars.rows >= 2880);
@@ -358,10 +500,9 @@ fn ls_counts_rows_and_reports_gaps() {
     get(&ls, "instruments", "BTCUSDT.BINANCE");
 
     // Lose the middle kline page: the rebuilt catalog shows the hole.
-    let pages = store.pages(Market::Spot, "klines_1m", "BTCUSDT").unwrap();
     assert!(pages.len() >= 3, "{pages:?}");
     std::fs::remove_file(&pages[1].1).unwrap();
-    rebuild(&store, &dir, None, None).unwrap();
+    rebuild(&store, &dir, None).unwrap();
     let ls = Catalog::open(&dir).unwrap().ls().unwrap();
     let bars = get(&ls, "bars", BTC_SPOT_BARS);
     assert_eq!(bars.gaps, Some(1000), "{}", LsTable(&ls));

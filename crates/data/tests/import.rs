@@ -1,5 +1,6 @@
-//! `import`: local data.binance.vision files into the raw archive (checksums, provenance) and
-//! bulk files into batches with exact values and errors naming file and line. Temp dirs only.
+//! `import`: local data.binance.vision files into the raw archive (checksums, provenance), and
+//! `ingest::archive`: bulk files into batches with exact values, bounded chunks, and errors
+//! naming file and line. Temp dirs only.
 
 mod common;
 
@@ -10,9 +11,10 @@ use std::{
 
 use binance::Market;
 use data::{
-    Fees, LongShortRatio, OpenInterest, RatioKind,
+    Error, Fees, LongShortRatio, OpenInterest, RatioKind,
     batch::Batch,
-    import::{ImportError, convert_archive_file, import_dir, import_file},
+    import::{ImportedFile, bulk_files, import_file},
+    ingest::archive::convert_file,
     parse::kline::parse_klines_csv,
     parse_spot_instrument, parse_usdm_instrument,
     raw::{Provenance, RawStore, sha256_hex, sidecar},
@@ -49,6 +51,20 @@ fn adabtc() -> InstrumentAny {
 fn btcusdt_perp() -> InstrumentAny {
     let v = common::json("usdm/exchangeInfo.json");
     InstrumentAny::CryptoPerpetual(parse_usdm_instrument(&v["symbols"][0], Fees::USDM, UnixNanos::default()).unwrap())
+}
+
+/// Every batch of one file, unchunked.
+fn convert_archive_file(path: &Path, inst: &InstrumentAny) -> Result<Vec<Batch>, Error> {
+    let mut out = Vec::new();
+    convert_file(path, inst, usize::MAX, &mut |b| {
+        out.push(b);
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+fn import_dir(store: &RawStore, dir: &Path, market: Option<Market>) -> Vec<ImportedFile> {
+    bulk_files(dir, market).unwrap().iter().map(|f| import_file(store, f, market).unwrap()).collect()
 }
 
 fn zip_bytes(entry: &str, body: &[u8]) -> Vec<u8> {
@@ -127,11 +143,11 @@ fn import_dir_walks_in_order_and_skips_checksums_and_strangers() {
     write(&src.join("flat/ADABTC-1m-2021-11-25.csv"), csv.as_bytes());
     let store = RawStore::new(dir.join("root"));
 
-    let got = import_dir(&store, &src, None).unwrap();
+    let got = import_dir(&store, &src, None);
     let rels: Vec<_> = got.iter().map(|f| f.rel_path.clone()).collect();
     assert_eq!(rels, vec![PathBuf::from(day2), PathBuf::from(ADABTC_REL)]);
 
-    let got = import_dir(&store, &src, Some(Market::Spot)).unwrap();
+    let got = import_dir(&store, &src, Some(Market::Spot));
     assert_eq!(got.len(), 3);
     let flat = &got[2];
     assert_eq!(flat.rel_path, PathBuf::from("data/spot/daily/klines/ADABTC/1m/ADABTC-1m-2021-11-25.csv"));
@@ -206,7 +222,7 @@ fn wrong_column_count_and_out_of_order_rows_name_file_and_line() {
     let short = format!("{}\n\n1637971320000,0.00002859,0.00002860\n", lines[0]);
     let p = write(&dir.join("a/spot/ADABTC-1m-2021-11-27.csv"), short.as_bytes());
     let err = convert_archive_file(&p, &adabtc()).unwrap_err();
-    assert!(matches!(err, ImportError::Parse(_)));
+    assert!(matches!(err, Error::ColumnCount { expected: "12", got: 3, .. }), "{err:?}");
     assert_eq!(err.to_string(), format!("{}:3: expected 12 columns, got 3", p.display()));
 
     let swapped = format!("{}\n{}\n{}\n", lines[0], lines[2], lines[1]);
@@ -335,4 +351,34 @@ fn metrics_convert_to_open_interest_and_ratios_without_taker_volumes() {
         ]
     );
     assert_eq!(custom::<LongShortRatio>(&lsr)[2].long_account, 0.75);
+}
+
+#[test]
+fn chunks_are_bounded_and_cut_only_between_timestamps() {
+    let dir = common::fresh_dir("import-chunks");
+    // Five trades, the 2nd and 3rd at the same millisecond.
+    let rows = [(1, 1), (2, 2), (3, 2), (4, 3), (5, 4)];
+    let csv: String = rows.iter().map(|(a, t)| format!("{a},42000.1,0.5,{a},{a},170406720000{t},true\n")).collect();
+    let p = write(&dir.join("um/BTCUSDT-aggTrades-2024-01-01.csv"), csv.as_bytes());
+    let mut sizes = Vec::new();
+    let n = convert_file(&p, &btcusdt_perp(), 2, &mut |b| {
+        sizes.push(b.len());
+        Ok(())
+    })
+    .unwrap();
+    // 2 rows reach the bound, but the 3rd shares the 2nd's time: the cut waits for a new time.
+    assert_eq!((n, sizes), (5, vec![3, 2]));
+}
+
+#[test]
+fn an_empty_file_is_refused_as_a_truncated_download() {
+    let dir = common::fresh_dir("import-empty");
+    let header = "open_time,open,high,low,close,volume,close_time,quote_volume,count,taker_buy_volume,taker_buy_quote_volume,ignore\n";
+    for (name, body) in [("a", ""), ("b", header)] {
+        let p = write(&dir.join(name).join("spot/ADABTC-1m-2021-11-27.csv"), body.as_bytes());
+        assert_eq!(
+            convert_archive_file(&p, &adabtc()).unwrap_err().to_string(),
+            format!("{}: no data rows: Binance publishes no empty files, so this is a truncated download", p.display())
+        );
+    }
 }

@@ -5,7 +5,7 @@ mod common;
 
 use binance::Market;
 use data::{
-    Fees, KlineRow, ParseError, RatioKind, bar_type, instrument_id,
+    Error, Fees, KlineRow, RatioKind, bar_type, instrument_id,
     parse::{
         funding::parse_funding_payment,
         kline::parse_klines_csv,
@@ -89,7 +89,7 @@ fn usdm_exchange_info() {
     assert_eq!((eth.id, eth.price_precision, eth.size_precision), (InstrumentId::from("ETHUSDT-PERP.BINANCE"), 2, 3));
     assert_eq!(
         parse_usdm_instrument(&syms[2], Fees::USDM, UnixNanos::default()).unwrap_err(),
-        ParseError::Unsupported {
+        Error::Unsupported {
             origin: String::new(),
             field: "contractType",
             value: "CURRENT_QUARTER".into(),
@@ -136,13 +136,13 @@ fn usdm_klines_weekly_docs_example() {
     // The docs example's prices do not fit the real BTCUSDT perp's 0.1 tick: refused, not rounded.
     assert_eq!(
         parse_klines_json(&v, bt, 1, 3).unwrap_err(),
-        ParseError::PrecisionLoss { origin: "#0".into(), field: "open", value: "0.01634790".into(), precision: 1 }
+        Error::PrecisionLoss { origin: "#0".into(), field: "open", value: "0.01634790".into(), precision: 1 }
     );
     // A 1-minute bar type for weekly klines is caught by the close-time check.
     let wrong = bar_type(id, "1m", PriceType::Last).unwrap();
     assert!(matches!(
         parse_klines_json(&v, wrong, 8, 8).unwrap_err(),
-        ParseError::Inconsistent { field: "close_time", ref origin, .. } if origin == "#0"
+        Error::Inconsistent { field: "close_time", ref origin, .. } if origin == "#0"
     ));
 }
 

@@ -17,8 +17,8 @@ mod serve;
 use std::{collections::HashMap, path::PathBuf};
 
 use binance::{
-    Market,
-    archive::{self, ArchiveError, ArchiveKind, ArchiveName},
+    Market, Series,
+    archive::{self, ArchiveError, ArchiveName},
     endpoint::interval_ms,
 };
 use serde::{Deserialize, Serialize};
@@ -68,9 +68,9 @@ impl ReplayFile {
         };
         let name = ArchiveName::parse(&path, Some(market))?;
         let kind = match name.kind {
-            ArchiveKind::Klines => ReplayKind::Klines,
-            ArchiveKind::AggTrades => ReplayKind::AggTrades,
-            ArchiveKind::Trades => ReplayKind::Trades,
+            Series::Klines => ReplayKind::Klines,
+            Series::AggTrades => ReplayKind::AggTrades,
+            Series::Trades => ReplayKind::Trades,
             other => {
                 return Err(ReplayError::file(
                     &path,

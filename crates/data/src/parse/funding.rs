@@ -49,9 +49,9 @@ impl From<&FundingRateUpdate> for FundingPayment {
 /// it), stamped at `fundingTime`.
 ///
 /// # Errors
-/// [`ParseError::MissingField`](crate::ParseError::MissingField),
-/// [`InvalidDecimal`](crate::ParseError::InvalidDecimal) for the rate,
-/// [`Inconsistent`](crate::ParseError::Inconsistent) if `symbol` is not the instrument's.
+/// [`Error::MissingField`](crate::Error::MissingField),
+/// [`InvalidDecimal`](crate::Error::InvalidDecimal) for the rate,
+/// [`Inconsistent`](crate::Error::Inconsistent) if `symbol` is not the instrument's.
 pub fn parse_funding_rate(
     v: &Value,
     instrument_id: InstrumentId,
@@ -83,10 +83,10 @@ pub fn parse_funding_payment(v: &Value, instrument_id: InstrumentId) -> Result<F
 /// → [`FundingRateUpdate`] at `calc_time` (ms or µs, detected), interval from the row.
 ///
 /// # Errors
-/// [`ParseError::ColumnCount`](crate::ParseError::ColumnCount) unless 3 columns,
-/// [`InvalidInteger`](crate::ParseError::InvalidInteger),
-/// [`OutOfRange`](crate::ParseError::OutOfRange) for a zero or oversized interval,
-/// [`InvalidDecimal`](crate::ParseError::InvalidDecimal) for the rate.
+/// [`Error::ColumnCount`](crate::Error::ColumnCount) unless 3 columns,
+/// [`InvalidInteger`](crate::Error::InvalidInteger),
+/// [`OutOfRange`](crate::Error::OutOfRange) for a zero or oversized interval,
+/// [`InvalidDecimal`](crate::Error::InvalidDecimal) for the rate.
 pub fn parse_funding_rate_csv(line: &str, instrument_id: InstrumentId) -> Result<FundingRateUpdate> {
     let f = csv_fields(line);
     check_columns(&f, "3", f.len() == 3)?;
@@ -107,7 +107,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::error::ParseError;
+    use crate::error::Error;
 
     fn id() -> InstrumentId {
         InstrumentId::from("BTCUSDT-PERP.BINANCE")
@@ -150,11 +150,11 @@ mod tests {
     }
 
     #[rstest]
-    #[case::garbage(json!({"symbol": "BTCUSDT", "fundingRate": "abc", "fundingTime": 1}), ParseError::InvalidDecimal { origin: String::new(), field: "fundingRate", value: "abc".into() })]
-    #[case::missing_field(json!({"symbol": "BTCUSDT", "fundingRate": "0.1"}), ParseError::MissingField { origin: String::new(), field: "fundingTime" })]
-    #[case::other_symbol(json!({"symbol": "ETHUSDT", "fundingRate": "0.1", "fundingTime": 1}), ParseError::Inconsistent { origin: String::new(), field: "symbol", value: "ETHUSDT".into(), reason: "record is for ETHUSDT, instrument is BTCUSDT-PERP.BINANCE".into() })]
-    #[case::number_mark(json!({"symbol": "BTCUSDT", "fundingRate": "0.1", "fundingTime": 1, "markPrice": 1.5}), ParseError::InvalidType { origin: String::new(), field: "markPrice", expected: "string", value: "number 1.5".into() })]
-    fn bad_rows(#[case] v: Value, #[case] want: ParseError) {
+    #[case::garbage(json!({"symbol": "BTCUSDT", "fundingRate": "abc", "fundingTime": 1}), Error::InvalidDecimal { origin: String::new(), field: "fundingRate", value: "abc".into() })]
+    #[case::missing_field(json!({"symbol": "BTCUSDT", "fundingRate": "0.1"}), Error::MissingField { origin: String::new(), field: "fundingTime" })]
+    #[case::other_symbol(json!({"symbol": "ETHUSDT", "fundingRate": "0.1", "fundingTime": 1}), Error::Inconsistent { origin: String::new(), field: "symbol", value: "ETHUSDT".into(), reason: "record is for ETHUSDT, instrument is BTCUSDT-PERP.BINANCE".into() })]
+    #[case::number_mark(json!({"symbol": "BTCUSDT", "fundingRate": "0.1", "fundingTime": 1, "markPrice": 1.5}), Error::InvalidType { origin: String::new(), field: "markPrice", expected: "string", value: "number 1.5".into() })]
+    fn bad_rows(#[case] v: Value, #[case] want: Error) {
         assert_eq!(parse_funding_payment(&v, id()), Err(want));
     }
 
@@ -168,9 +168,9 @@ mod tests {
     }
 
     #[rstest]
-    #[case::zero("1698796800000,0,0.0001", ParseError::OutOfRange { origin: String::new(), field: "funding_interval_hours", value: "0".into(), reason: "must be 1..=1092 hours".into() })]
-    #[case::short("1698796800000,8", ParseError::ColumnCount { origin: String::new(), expected: "3", got: 2 })]
-    fn bad_archive(#[case] line: &str, #[case] want: ParseError) {
+    #[case::zero("1698796800000,0,0.0001", Error::OutOfRange { origin: String::new(), field: "funding_interval_hours", value: "0".into(), reason: "must be 1..=1092 hours".into() })]
+    #[case::short("1698796800000,8", Error::ColumnCount { origin: String::new(), expected: "3", got: 2 })]
+    fn bad_archive(#[case] line: &str, #[case] want: Error) {
         assert_eq!(parse_funding_rate_csv(line, id()), Err(want));
     }
 }

@@ -19,7 +19,7 @@ use rust_decimal::Decimal;
 use serde_json::Value;
 
 use super::{get, get_decimal, get_str, inconsistent, out_of_range, price_from_decimal, quantity_from_decimal};
-use crate::error::{ParseError, Result};
+use crate::error::{Error, Result};
 
 /// Venue of every alphalab instrument.
 pub const VENUE: &str = "BINANCE";
@@ -58,12 +58,12 @@ impl Fees {
 /// (USD-M, where alphalab trades perpetuals only).
 ///
 /// # Errors
-/// [`ParseError::Unsupported`] (field `symbol`) if `symbol` is empty or not an upper-case
+/// [`Error::Unsupported`] (field `symbol`) if `symbol` is empty or not an upper-case
 /// alphanumeric Binance symbol (`_` allowed, as in delivery contracts).
 pub fn instrument_id(market: Market, symbol: &str) -> Result<InstrumentId> {
     let valid = !symbol.is_empty() && symbol.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
     if !valid {
-        return Err(ParseError::Unsupported {
+        return Err(Error::Unsupported {
             origin: String::new(),
             field: "symbol",
             value: symbol.to_string(),
@@ -103,7 +103,7 @@ fn filter<'a>(symbol: &'a Value, filter_type: &'static str) -> Option<&'a Value>
 
 fn required_filter<'a>(symbol: &'a Value, filter_type: &'static str) -> Result<&'a Value> {
     get(symbol, "filters")?;
-    filter(symbol, filter_type).ok_or(ParseError::MissingField { origin: String::new(), field: filter_type })
+    filter(symbol, filter_type).ok_or(Error::MissingField { origin: String::new(), field: filter_type })
 }
 
 /// A positive grid step (`tickSize`, `stepSize`) → (precision, normalized step).
@@ -177,7 +177,7 @@ fn grid(symbol: &Value) -> Result<Grid> {
 fn currency(v: &Value, field: &'static str) -> Result<Currency> {
     let code = get_str(v, field)?;
     if code.is_empty() || !code.bytes().all(|b| b.is_ascii_alphanumeric()) {
-        return Err(ParseError::Unsupported {
+        return Err(Error::Unsupported {
             origin: String::new(),
             field,
             value: code.to_string(),
@@ -194,9 +194,9 @@ fn currency(v: &Value, field: &'static str) -> Result<Currency> {
 /// `None` (cash account). `ts` is both `ts_event` and `ts_init` (the exchangeInfo time).
 ///
 /// # Errors
-/// [`ParseError::MissingField`] for a missing key or filter (`PRICE_FILTER`, `LOT_SIZE`),
-/// [`ParseError::OutOfRange`] for a non-positive tick/step, [`ParseError::PrecisionLoss`] for
-/// bounds off the grid, [`ParseError::Inconsistent`] if nautilus rejects the instrument.
+/// [`Error::MissingField`] for a missing key or filter (`PRICE_FILTER`, `LOT_SIZE`),
+/// [`Error::OutOfRange`] for a non-positive tick/step, [`Error::PrecisionLoss`] for
+/// bounds off the grid, [`Error::Inconsistent`] if nautilus rejects the instrument.
 pub fn parse_spot_instrument(symbol_json: &Value, fees: Fees, ts: UnixNanos) -> Result<CurrencyPair> {
     let symbol = get_str(symbol_json, "symbol")?;
     let id = instrument_id(Market::Spot, symbol)?;
@@ -245,13 +245,13 @@ pub fn parse_spot_instrument(symbol_json: &Value, fees: Fees, ts: UnixNanos) -> 
 /// notional from `MIN_NOTIONAL.notional` in the quote currency. `ts` is `ts_event` and `ts_init`.
 ///
 /// # Errors
-/// [`ParseError::Unsupported`] (field `contractType`) for delivery contracts, plus the errors of
+/// [`Error::Unsupported`] (field `contractType`) for delivery contracts, plus the errors of
 /// [`parse_spot_instrument`].
 pub fn parse_usdm_instrument(symbol_json: &Value, fees: Fees, ts: UnixNanos) -> Result<CryptoPerpetual> {
     let symbol = get_str(symbol_json, "symbol")?;
     let contract = get_str(symbol_json, "contractType")?;
     if contract != "PERPETUAL" {
-        return Err(ParseError::Unsupported {
+        return Err(Error::Unsupported {
             origin: String::new(),
             field: "contractType",
             value: contract.to_string(),
@@ -332,7 +332,7 @@ mod tests {
     fn bad_symbols(#[case] s: &str) {
         assert_eq!(
             instrument_id(Market::Spot, s),
-            Err(ParseError::Unsupported {
+            Err(Error::Unsupported {
                 origin: String::new(),
                 field: "symbol",
                 value: s.into(),
@@ -351,18 +351,18 @@ mod tests {
     }
 
     #[rstest]
-    #[case::missing_lot_size("LOT_SIZE", ParseError::MissingField { origin: String::new(), field: "LOT_SIZE" })]
-    #[case::missing_price_filter("PRICE_FILTER", ParseError::MissingField { origin: String::new(), field: "PRICE_FILTER" })]
-    fn missing_filters(#[case] drop: &str, #[case] want: ParseError) {
+    #[case::missing_lot_size("LOT_SIZE", Error::MissingField { origin: String::new(), field: "LOT_SIZE" })]
+    #[case::missing_price_filter("PRICE_FILTER", Error::MissingField { origin: String::new(), field: "PRICE_FILTER" })]
+    fn missing_filters(#[case] drop: &str, #[case] want: Error) {
         let mut v = spot_btc();
         v["filters"].as_array_mut().unwrap().retain(|f| f["filterType"] != drop);
         assert_eq!(parse_spot_instrument(&v, Fees::SPOT, UnixNanos::default()).unwrap_err(), want);
     }
 
     #[rstest]
-    #[case::zero("0.00000000", ParseError::OutOfRange { origin: String::new(), field: "tickSize", value: "0.00000000".into(), reason: "must be positive".into() })]
-    #[case::garbage("abc", ParseError::InvalidDecimal { origin: String::new(), field: "tickSize", value: "abc".into() })]
-    fn bad_tick(#[case] tick: &str, #[case] want: ParseError) {
+    #[case::zero("0.00000000", Error::OutOfRange { origin: String::new(), field: "tickSize", value: "0.00000000".into(), reason: "must be positive".into() })]
+    #[case::garbage("abc", Error::InvalidDecimal { origin: String::new(), field: "tickSize", value: "abc".into() })]
+    fn bad_tick(#[case] tick: &str, #[case] want: Error) {
         let mut v = spot_btc();
         v["filters"][0]["tickSize"] = json!(tick);
         assert_eq!(parse_spot_instrument(&v, Fees::SPOT, UnixNanos::default()).unwrap_err(), want);
@@ -374,12 +374,7 @@ mod tests {
         v["filters"][1]["minQty"] = json!("0.000001");
         assert_eq!(
             parse_spot_instrument(&v, Fees::SPOT, UnixNanos::default()).unwrap_err(),
-            ParseError::PrecisionLoss {
-                origin: String::new(),
-                field: "minQty",
-                value: "0.000001".into(),
-                precision: 5
-            }
+            Error::PrecisionLoss { origin: String::new(), field: "minQty", value: "0.000001".into(), precision: 5 }
         );
     }
 
@@ -389,7 +384,7 @@ mod tests {
         v.as_object_mut().unwrap().remove("symbol");
         assert_eq!(
             parse_spot_instrument(&v, Fees::SPOT, UnixNanos::default()).unwrap_err(),
-            ParseError::MissingField { origin: String::new(), field: "symbol" }
+            Error::MissingField { origin: String::new(), field: "symbol" }
         );
     }
 

@@ -17,7 +17,7 @@ use super::{
     parse_u64,
     time::{NANOS_PER_MS, archive_field, scaled},
 };
-use crate::error::{ParseError, Result, ResultExt};
+use crate::error::{Error, Result, ResultExt};
 
 pub use binance::archive::KLINE_COLUMNS;
 
@@ -45,12 +45,12 @@ impl<'a> KlineRow<'a> {
     /// From a REST/WS-history kline array `[openTime, "open", ..., "ignore"]` (times in ms).
     ///
     /// # Errors
-    /// [`ParseError::ColumnCount`] unless a 12-element array, [`ParseError::InvalidType`] for a
-    /// column of the wrong JSON type, [`ParseError::InvalidTimestamp`] on overflow.
+    /// [`Error::ColumnCount`] unless a 12-element array, [`Error::InvalidType`] for a
+    /// column of the wrong JSON type, [`Error::InvalidTimestamp`] on overflow.
     pub fn from_json(v: &'a Value) -> Result<Self> {
         let arr = v.as_array().ok_or_else(|| invalid_type("kline", "array", v))?;
         if arr.len() != 12 {
-            return Err(ParseError::ColumnCount { origin: String::new(), expected: "12", got: arr.len() });
+            return Err(Error::ColumnCount { origin: String::new(), expected: "12", got: arr.len() });
         }
         let s = |i: usize| as_str(&arr[i], KLINE_COLUMNS[i]);
         let n = |i: usize| match &arr[i] {
@@ -84,8 +84,8 @@ impl<'a> KlineRow<'a> {
     /// From the 12 already split CSV columns.
     ///
     /// # Errors
-    /// [`ParseError::ColumnCount`], [`ParseError::InvalidInteger`] for times/count,
-    /// [`ParseError::InvalidTimestamp`] for a time that is neither 13-digit ms nor 16-digit µs.
+    /// [`Error::ColumnCount`], [`Error::InvalidInteger`] for times/count,
+    /// [`Error::InvalidTimestamp`] for a time that is neither 13-digit ms nor 16-digit µs.
     pub fn from_csv_fields(f: &[&'a str]) -> Result<Self> {
         check_columns(f, "12", f.len() == 12)?;
         let ts = |i: usize| archive_field(KLINE_COLUMNS[i], parse_u64(f[i], KLINE_COLUMNS[i])?);
@@ -110,11 +110,11 @@ impl<'a> KlineRow<'a> {
     /// interval was given, which would shift every bar in time).
     ///
     /// # Errors
-    /// [`ParseError::Inconsistent`] (field `close_time`), [`ParseError::InvalidTimestamp`] on
+    /// [`Error::Inconsistent`] (field `close_time`), [`Error::InvalidTimestamp`] on
     /// overflow.
     pub fn known_at(&self, interval_ns: u64) -> Result<UnixNanos> {
         let open = self.open_time.as_u64();
-        let end = open.checked_add(interval_ns).ok_or_else(|| ParseError::InvalidTimestamp {
+        let end = open.checked_add(interval_ns).ok_or_else(|| Error::InvalidTimestamp {
             origin: String::new(),
             field: "open_time",
             value: open.to_string(),
@@ -155,14 +155,14 @@ fn interval_spec(interval: &str) -> Option<(usize, BarAggregation)> {
     })
 }
 
-fn unsupported_interval(interval: &str) -> ParseError {
-    ParseError::UnsupportedInterval { origin: String::new(), field: "interval", value: interval.to_string() }
+fn unsupported_interval(interval: &str) -> Error {
+    Error::UnsupportedInterval { origin: String::new(), field: "interval", value: interval.to_string() }
 }
 
 /// Length of a Binance kline interval in nanoseconds (`1s` … `1w`).
 ///
 /// # Errors
-/// [`ParseError::UnsupportedInterval`] for `1M` (calendar months have no fixed length) and
+/// [`Error::UnsupportedInterval`] for `1M` (calendar months have no fixed length) and
 /// anything unknown.
 pub fn interval_ns(interval: &str) -> Result<u64> {
     binance::endpoint::interval_ms(interval)
@@ -174,7 +174,7 @@ pub fn interval_ns(interval: &str) -> Result<u64> {
 /// Length of a bar specification in nanoseconds (time aggregations Second…Week only).
 ///
 /// # Errors
-/// [`ParseError::UnsupportedInterval`] (field `bar_type`) for other aggregations.
+/// [`Error::UnsupportedInterval`] (field `bar_type`) for other aggregations.
 pub fn spec_interval_ns(spec: &BarSpecification) -> Result<u64> {
     let unit: u64 = match spec.aggregation {
         BarAggregation::Second => 1_000_000_000,
@@ -183,7 +183,7 @@ pub fn spec_interval_ns(spec: &BarSpecification) -> Result<u64> {
         BarAggregation::Day => 86_400_000_000_000,
         BarAggregation::Week => 604_800_000_000_000,
         _ => {
-            return Err(ParseError::UnsupportedInterval {
+            return Err(Error::UnsupportedInterval {
                 origin: String::new(),
                 field: "bar_type",
                 value: spec.to_string(),
@@ -201,7 +201,7 @@ pub fn spec_interval_ns(spec: &BarSpecification) -> Result<u64> {
 /// [`super::prices::parse_index_price_kline`]).
 ///
 /// # Errors
-/// [`ParseError::UnsupportedInterval`] for `1M` and unknown intervals.
+/// [`Error::UnsupportedInterval`] for `1M` and unknown intervals.
 pub fn bar_type(instrument_id: InstrumentId, interval: &str, price_type: PriceType) -> Result<BarType> {
     let (step, aggregation) = interval_spec(interval).ok_or_else(|| unsupported_interval(interval))?;
     let spec =
@@ -213,9 +213,9 @@ pub fn bar_type(instrument_id: InstrumentId, interval: &str, price_type: PriceTy
 /// (`ts_event = ts_init = open_time + interval`, the interval taken from `bar_type`).
 ///
 /// # Errors
-/// [`ParseError::InvalidDecimal`] / [`ParseError::PrecisionLoss`] / [`ParseError::OutOfRange`]
-/// for a price or volume, [`ParseError::UnsupportedInterval`] for a non-time `bar_type`,
-/// [`ParseError::Inconsistent`] for a close time not matching the interval, or OHLC out of order
+/// [`Error::InvalidDecimal`] / [`Error::PrecisionLoss`] / [`Error::OutOfRange`]
+/// for a price or volume, [`Error::UnsupportedInterval`] for a non-time `bar_type`,
+/// [`Error::Inconsistent`] for a close time not matching the interval, or OHLC out of order
 /// (field `high`: high below open/low/close; field `low`: low above open/close).
 pub fn parse_kline(row: &KlineRow<'_>, bar_type: BarType, price_precision: u8, size_precision: u8) -> Result<Bar> {
     let ts = row.known_at(spec_interval_ns(&bar_type.spec())?)?;
@@ -237,7 +237,7 @@ pub fn parse_kline(row: &KlineRow<'_>, bar_type: BarType, price_precision: u8, s
 /// A REST klines response (array of arrays) → bars in the same order; errors labelled `#<index>`.
 ///
 /// # Errors
-/// [`ParseError::InvalidType`] if `v` is not an array, else the first row error.
+/// [`Error::InvalidType`] if `v` is not an array, else the first row error.
 pub fn parse_klines_json(v: &Value, bar_type: BarType, price_precision: u8, size_precision: u8) -> Result<Vec<Bar>> {
     let rows = v.as_array().ok_or_else(|| invalid_type("klines", "array", v))?;
     rows.iter()
@@ -328,38 +328,38 @@ mod tests {
     #[case::garbage("7x")]
     #[case::empty("")]
     fn unsupported_intervals(#[case] interval: &str) {
-        let want = ParseError::UnsupportedInterval { origin: String::new(), field: "interval", value: interval.into() };
-        assert_eq!(bar_type(InstrumentId::from("BTCUSDT.BINANCE"), interval, PriceType::Last), Err(want.clone()));
-        assert_eq!(interval_ns(interval), Err(want));
+        let want = || Error::UnsupportedInterval { origin: String::new(), field: "interval", value: interval.into() };
+        assert_eq!(bar_type(InstrumentId::from("BTCUSDT.BINANCE"), interval, PriceType::Last), Err(want()));
+        assert_eq!(interval_ns(interval), Err(want()));
     }
 
     #[rstest]
     #[case::wrong_interval(
         "BTCUSDT.BINANCE-5-MINUTE-LAST-EXTERNAL",
-        ParseError::Inconsistent {
+        Error::Inconsistent {
             origin: String::new(), field: "close_time", value: "1634943839999000000".into(),
             reason: "expected within the last ms before open_time + interval = 1634944080000000000 ns".into()
         }
     )]
     #[case::tick_bars(
         "BTCUSDT.BINANCE-100-TICK-LAST-EXTERNAL",
-        ParseError::UnsupportedInterval { origin: String::new(), field: "bar_type", value: "100-TICK-LAST".into() }
+        Error::UnsupportedInterval { origin: String::new(), field: "bar_type", value: "100-TICK-LAST".into() }
     )]
-    fn interval_mismatch(#[case] bar_type: &str, #[case] want: ParseError) {
+    fn interval_mismatch(#[case] bar_type: &str, #[case] want: Error) {
         let v = row_json();
         let row = KlineRow::from_json(&v).unwrap();
         assert_eq!(parse_kline(&row, BarType::from(bar_type), 2, 5), Err(want));
     }
 
     #[rstest]
-    #[case::garbage(1, json!("abc"), ParseError::InvalidDecimal { origin: String::new(), field: "open", value: "abc".into() })]
-    #[case::number_price(2, json!(1.5), ParseError::InvalidType { origin: String::new(), field: "high", expected: "string", value: "number 1.5".into() })]
-    #[case::string_time(0, json!("1634943780000"), ParseError::InvalidType { origin: String::new(), field: "open_time", expected: "integer", value: "string \"1634943780000\"".into() })]
-    #[case::negative_volume(5, json!("-1"), ParseError::OutOfRange { origin: String::new(), field: "volume", value: "-1".into(), reason: "must not be negative".into() })]
-    #[case::too_precise(4, json!("60719.275"), ParseError::PrecisionLoss { origin: String::new(), field: "close", value: "60719.275".into(), precision: 2 })]
-    #[case::high_below_low(2, json!("60000.00"), ParseError::Inconsistent { origin: String::new(), field: "high", value: "60685.22/60000.00/60670.90/60719.27".into(), reason: "high below open, low or close".into() })]
-    #[case::low_above_close(3, json!("60720.00"), ParseError::Inconsistent { origin: String::new(), field: "low", value: "60685.22/60729.84/60720.00/60719.27".into(), reason: "low above open or close".into() })]
-    fn bad_columns(#[case] col: usize, #[case] value: Value, #[case] want: ParseError) {
+    #[case::garbage(1, json!("abc"), Error::InvalidDecimal { origin: String::new(), field: "open", value: "abc".into() })]
+    #[case::number_price(2, json!(1.5), Error::InvalidType { origin: String::new(), field: "high", expected: "string", value: "number 1.5".into() })]
+    #[case::string_time(0, json!("1634943780000"), Error::InvalidType { origin: String::new(), field: "open_time", expected: "integer", value: "string \"1634943780000\"".into() })]
+    #[case::negative_volume(5, json!("-1"), Error::OutOfRange { origin: String::new(), field: "volume", value: "-1".into(), reason: "must not be negative".into() })]
+    #[case::too_precise(4, json!("60719.275"), Error::PrecisionLoss { origin: String::new(), field: "close", value: "60719.275".into(), precision: 2 })]
+    #[case::high_below_low(2, json!("60000.00"), Error::Inconsistent { origin: String::new(), field: "high", value: "60685.22/60000.00/60670.90/60719.27".into(), reason: "high below open, low or close".into() })]
+    #[case::low_above_close(3, json!("60720.00"), Error::Inconsistent { origin: String::new(), field: "low", value: "60685.22/60729.84/60720.00/60719.27".into(), reason: "low above open or close".into() })]
+    fn bad_columns(#[case] col: usize, #[case] value: Value, #[case] want: Error) {
         let mut v = row_json();
         v[col] = value;
         let r = KlineRow::from_json(&v).and_then(|k| parse_kline(&k, bt(), 2, 5));
@@ -367,9 +367,9 @@ mod tests {
     }
 
     #[rstest]
-    #[case::missing_field(json!([1634943780000u64, "1"]), ParseError::ColumnCount { origin: String::new(), expected: "12", got: 2 })]
-    #[case::not_array(json!({"open": "1"}), ParseError::InvalidType { origin: String::new(), field: "kline", expected: "array", value: "object {\"open\":\"1\"}".into() })]
-    fn bad_shapes(#[case] v: Value, #[case] want: ParseError) {
+    #[case::missing_field(json!([1634943780000u64, "1"]), Error::ColumnCount { origin: String::new(), expected: "12", got: 2 })]
+    #[case::not_array(json!({"open": "1"}), Error::InvalidType { origin: String::new(), field: "kline", expected: "array", value: "object {\"open\":\"1\"}".into() })]
+    fn bad_shapes(#[case] v: Value, #[case] want: Error) {
         assert_eq!(KlineRow::from_json(&v), Err(want));
     }
 
@@ -397,10 +397,10 @@ mod tests {
     }
 
     #[rstest]
-    #[case::seconds_time("1637971200,1,1,1,1,1,1637971259,1,1,1,1,0", ParseError::InvalidTimestamp { origin: String::new(), field: "open_time", value: "1637971200".into(), reason: "neither 13 digits (ms) nor 16 digits (µs)" })]
-    #[case::short_row("1637971200000,1,1", ParseError::ColumnCount { origin: String::new(), expected: "12", got: 3 })]
-    #[case::garbage_count("1637971200000,1,1,1,1,1,1637971259999,1,x,1,1,0", ParseError::InvalidInteger { origin: String::new(), field: "count", value: "x".into() })]
-    fn bad_csv(#[case] line: &str, #[case] want: ParseError) {
+    #[case::seconds_time("1637971200,1,1,1,1,1,1637971259,1,1,1,1,0", Error::InvalidTimestamp { origin: String::new(), field: "open_time", value: "1637971200".into(), reason: "neither 13 digits (ms) nor 16 digits (µs)" })]
+    #[case::short_row("1637971200000,1,1", Error::ColumnCount { origin: String::new(), expected: "12", got: 3 })]
+    #[case::garbage_count("1637971200000,1,1,1,1,1,1637971259999,1,x,1,1,0", Error::InvalidInteger { origin: String::new(), field: "count", value: "x".into() })]
+    fn bad_csv(#[case] line: &str, #[case] want: Error) {
         assert_eq!(KlineRow::from_csv(line), Err(want));
     }
 
@@ -408,6 +408,6 @@ mod tests {
     fn csv_errors_are_labelled_with_line() {
         let text = "open_time,open\n1637971200000,1,1\n";
         let err = parse_klines_csv(text, bt(), 2, 5).unwrap_err();
-        assert_eq!(err, ParseError::ColumnCount { origin: "line 2".into(), expected: "12", got: 3 });
+        assert_eq!(err, Error::ColumnCount { origin: "line 2".into(), expected: "12", got: 3 });
     }
 }

@@ -24,7 +24,7 @@ use super::{
 };
 use crate::{
     custom::{LongShortRatio, OpenInterest, RatioKind, TakerBuySellVolume},
-    error::{ParseError, Result},
+    error::{Error, Result},
 };
 
 /// Period of the archive `metrics` rows.
@@ -33,9 +33,9 @@ pub const METRICS_PERIOD: &str = "5m";
 /// Length of a statistics period (`5m` … `1d`) in nanoseconds.
 ///
 /// # Errors
-/// [`ParseError::UnsupportedInterval`] (field `period`) for anything else.
+/// [`Error::UnsupportedInterval`] (field `period`) for anything else.
 pub fn period_ns(period: &str) -> Result<u64> {
-    binance::endpoint::period_ms(period).map(|ms| ms * NANOS_PER_MS).ok_or_else(|| ParseError::UnsupportedInterval {
+    binance::endpoint::period_ms(period).map(|ms| ms * NANOS_PER_MS).ok_or_else(|| Error::UnsupportedInterval {
         origin: String::new(),
         field: "period",
         value: period.to_string(),
@@ -45,7 +45,7 @@ pub fn period_ns(period: &str) -> Result<u64> {
 /// (`ts_event` = Binance timestamp, `ts_init` = timestamp + period); see the module docs.
 fn stamps(start: UnixNanos, period: &str) -> Result<(UnixNanos, UnixNanos)> {
     let p = period_ns(period)?;
-    let end = start.as_u64().checked_add(p).ok_or_else(|| ParseError::InvalidTimestamp {
+    let end = start.as_u64().checked_add(p).ok_or_else(|| Error::InvalidTimestamp {
         origin: String::new(),
         field: "timestamp",
         value: start.as_u64().to_string(),
@@ -66,8 +66,8 @@ fn stat(v: &Value, field: &'static str) -> Result<f64> {
 /// [`OpenInterest`] (`timestamp` may be a number or a string, in ms).
 ///
 /// # Errors
-/// [`ParseError::MissingField`], [`ParseError::InvalidDecimal`],
-/// [`ParseError::UnsupportedInterval`] for an unknown `period`, [`ParseError::Inconsistent`] if
+/// [`Error::MissingField`], [`Error::InvalidDecimal`],
+/// [`Error::UnsupportedInterval`] for an unknown `period`, [`Error::Inconsistent`] if
 /// `symbol` is not the instrument's.
 pub fn parse_open_interest_hist(v: &Value, instrument_id: InstrumentId, period: &str) -> Result<OpenInterest> {
     check_symbol(v, &instrument_id)?;
@@ -160,8 +160,8 @@ fn ratio_from_csv(id: InstrumentId, kind: RatioKind, r: f64, ts: (UnixNanos, Uni
 /// `1 / (1 + r)`; taker volumes are NaN. Empty ratio/interest columns become NaN.
 ///
 /// # Errors
-/// [`ParseError::ColumnCount`] unless 8 columns, [`ParseError::InvalidTimestamp`] for
-/// `create_time`, [`ParseError::Unsupported`] for a bad symbol, [`ParseError::InvalidDecimal`].
+/// [`Error::ColumnCount`] unless 8 columns, [`Error::InvalidTimestamp`] for
+/// `create_time`, [`Error::Unsupported`] for a bad symbol, [`Error::InvalidDecimal`].
 pub fn parse_metrics_csv(line: &str) -> Result<MetricsRecord> {
     let f = csv_fields(line);
     check_columns(&f, "8", f.len() == 8)?;
@@ -241,11 +241,11 @@ mod tests {
     }
 
     #[rstest]
-    #[case::bad_period(json!({"timestamp": 1, "buySellRatio": "1", "buyVol": "1", "sellVol": "1"}), "1M", ParseError::UnsupportedInterval { origin: String::new(), field: "period", value: "1M".into() })]
-    #[case::missing_field(json!({"timestamp": 1583139600000u64, "buySellRatio": "1", "buyVol": "1"}), "5m", ParseError::MissingField { origin: String::new(), field: "sellVol" })]
-    #[case::garbage(json!({"timestamp": 1583139600000u64, "buySellRatio": "NaN", "buyVol": "1", "sellVol": "1"}), "5m", ParseError::InvalidDecimal { origin: String::new(), field: "buySellRatio", value: "NaN".into() })]
-    #[case::garbage_timestamp(json!({"timestamp": "soon", "buySellRatio": "1", "buyVol": "1", "sellVol": "1"}), "5m", ParseError::InvalidInteger { origin: String::new(), field: "timestamp", value: "soon".into() })]
-    fn bad_rows(#[case] v: Value, #[case] period: &str, #[case] want: ParseError) {
+    #[case::bad_period(json!({"timestamp": 1, "buySellRatio": "1", "buyVol": "1", "sellVol": "1"}), "1M", Error::UnsupportedInterval { origin: String::new(), field: "period", value: "1M".into() })]
+    #[case::missing_field(json!({"timestamp": 1583139600000u64, "buySellRatio": "1", "buyVol": "1"}), "5m", Error::MissingField { origin: String::new(), field: "sellVol" })]
+    #[case::garbage(json!({"timestamp": 1583139600000u64, "buySellRatio": "NaN", "buyVol": "1", "sellVol": "1"}), "5m", Error::InvalidDecimal { origin: String::new(), field: "buySellRatio", value: "NaN".into() })]
+    #[case::garbage_timestamp(json!({"timestamp": "soon", "buySellRatio": "1", "buyVol": "1", "sellVol": "1"}), "5m", Error::InvalidInteger { origin: String::new(), field: "timestamp", value: "soon".into() })]
+    fn bad_rows(#[case] v: Value, #[case] period: &str, #[case] want: Error) {
         assert_eq!(parse_taker_long_short_ratio(&v, id(), period), Err(want));
     }
 
@@ -269,10 +269,10 @@ mod tests {
     }
 
     #[rstest]
-    #[case::date_only("2023-01-21,BTCUSDT,1,1,1,1,1,1", ParseError::InvalidTimestamp { origin: String::new(), field: "create_time", value: "2023-01-21".into(), reason: "expected `YYYY-MM-DD HH:MM:SS`" })]
-    #[case::short("2023-01-21 00:05:00,BTCUSDT", ParseError::ColumnCount { origin: String::new(), expected: "8", got: 2 })]
-    #[case::garbage("2023-01-21 00:05:00,BTCUSDT,x,1,1,1,1,1", ParseError::InvalidDecimal { origin: String::new(), field: "sum_open_interest", value: "x".into() })]
-    fn bad_metrics(#[case] line: &str, #[case] want: ParseError) {
+    #[case::date_only("2023-01-21,BTCUSDT,1,1,1,1,1,1", Error::InvalidTimestamp { origin: String::new(), field: "create_time", value: "2023-01-21".into(), reason: "expected `YYYY-MM-DD HH:MM:SS`" })]
+    #[case::short("2023-01-21 00:05:00,BTCUSDT", Error::ColumnCount { origin: String::new(), expected: "8", got: 2 })]
+    #[case::garbage("2023-01-21 00:05:00,BTCUSDT,x,1,1,1,1,1", Error::InvalidDecimal { origin: String::new(), field: "sum_open_interest", value: "x".into() })]
+    fn bad_metrics(#[case] line: &str, #[case] want: Error) {
         assert_eq!(parse_metrics_csv(line), Err(want));
     }
 

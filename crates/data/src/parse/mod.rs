@@ -7,7 +7,7 @@
 //! - **Exact decimals**: prices, sizes and rates go string → [`Decimal`] → `Price`/`Quantity` at
 //!   the instrument precision. Trailing zeros are dropped (Binance sends `"65000.10000000"` for a
 //!   0.01 tick), but a value with non-zero digits beyond the precision is an error
-//!   ([`ParseError::PrecisionLoss`]): it means the instrument does not match the data.
+//!   ([`Error::PrecisionLoss`]): it means the instrument does not match the data.
 //! - **No look-ahead**: `ts_init` is the time the value became knowable (a kline at its close,
 //!   a statistic at the end of its period, a trade when it happened).
 //! - Errors carry the field and value; the caller labels the source with
@@ -26,7 +26,7 @@ use nautilus_model::types::{Price, Quantity};
 use rust_decimal::Decimal;
 use serde_json::Value;
 
-use crate::error::{ParseError, Result};
+use crate::error::{Error, Result};
 
 /// Number of decimals of `d` once trailing zeros are dropped (`"0.01000000"` → 2).
 ///
@@ -40,9 +40,9 @@ pub fn significant_scale(d: Decimal) -> u32 {
 /// Parses a Binance decimal string exactly (digits, one optional `.`, optional leading `-`).
 ///
 /// # Errors
-/// [`ParseError::InvalidDecimal`] for anything else (empty, exponent, spaces, too many digits).
+/// [`Error::InvalidDecimal`] for anything else (empty, exponent, spaces, too many digits).
 pub fn parse_decimal(s: &str, field: &'static str) -> Result<Decimal> {
-    let bad = || ParseError::InvalidDecimal { origin: String::new(), field, value: s.to_string() };
+    let bad = || Error::InvalidDecimal { origin: String::new(), field, value: s.to_string() };
     let body = s.strip_prefix('-').unwrap_or(s);
     let digits = body.bytes().filter(u8::is_ascii_digit).count();
     let dots = body.bytes().filter(|b| *b == b'.').count();
@@ -55,8 +55,8 @@ pub fn parse_decimal(s: &str, field: &'static str) -> Result<Decimal> {
 /// Parses a price and converts it to `precision` decimals without loss.
 ///
 /// # Errors
-/// [`ParseError::InvalidDecimal`], [`ParseError::PrecisionLoss`] if non-zero digits lie beyond
-/// `precision`, [`ParseError::OutOfRange`] if the value does not fit a `Price`.
+/// [`Error::InvalidDecimal`], [`Error::PrecisionLoss`] if non-zero digits lie beyond
+/// `precision`, [`Error::OutOfRange`] if the value does not fit a `Price`.
 pub fn parse_price(s: &str, field: &'static str, precision: u8) -> Result<Price> {
     price_from_decimal(parse_decimal(s, field)?, s, field, precision)
 }
@@ -64,14 +64,14 @@ pub fn parse_price(s: &str, field: &'static str, precision: u8) -> Result<Price>
 /// Parses a non-negative size and converts it to `precision` decimals without loss.
 ///
 /// # Errors
-/// As [`parse_price`]; negative values are [`ParseError::OutOfRange`].
+/// As [`parse_price`]; negative values are [`Error::OutOfRange`].
 pub fn parse_quantity(s: &str, field: &'static str, precision: u8) -> Result<Quantity> {
     quantity_from_decimal(parse_decimal(s, field)?, s, field, precision)
 }
 
 pub(crate) fn check_scale(d: Decimal, raw: &str, field: &'static str, precision: u8) -> Result<()> {
     if significant_scale(d) > u32::from(precision) {
-        return Err(ParseError::PrecisionLoss { origin: String::new(), field, value: raw.to_string(), precision });
+        return Err(Error::PrecisionLoss { origin: String::new(), field, value: raw.to_string(), precision });
     }
     Ok(())
 }
@@ -89,43 +89,43 @@ pub(crate) fn quantity_from_decimal(d: Decimal, raw: &str, field: &'static str, 
     Quantity::from_decimal_dp(d, precision).map_err(|e| out_of_range(field, raw, e))
 }
 
-pub(crate) fn out_of_range(field: &'static str, value: impl ToString, reason: impl ToString) -> ParseError {
-    ParseError::OutOfRange { origin: String::new(), field, value: value.to_string(), reason: reason.to_string() }
+pub(crate) fn out_of_range(field: &'static str, value: impl ToString, reason: impl ToString) -> Error {
+    Error::OutOfRange { origin: String::new(), field, value: value.to_string(), reason: reason.to_string() }
 }
 
-pub(crate) fn inconsistent(field: &'static str, value: impl ToString, reason: impl ToString) -> ParseError {
-    ParseError::Inconsistent { origin: String::new(), field, value: value.to_string(), reason: reason.to_string() }
+pub(crate) fn inconsistent(field: &'static str, value: impl ToString, reason: impl ToString) -> Error {
+    Error::Inconsistent { origin: String::new(), field, value: value.to_string(), reason: reason.to_string() }
 }
 
 /// Parses an unsigned integer written in decimal digits.
 ///
 /// # Errors
-/// [`ParseError::InvalidInteger`].
+/// [`Error::InvalidInteger`].
 pub fn parse_u64(s: &str, field: &'static str) -> Result<u64> {
     if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(ParseError::InvalidInteger { origin: String::new(), field, value: s.to_string() });
+        return Err(Error::InvalidInteger { origin: String::new(), field, value: s.to_string() });
     }
-    s.parse().map_err(|_| ParseError::InvalidInteger { origin: String::new(), field, value: s.to_string() })
+    s.parse().map_err(|_| Error::InvalidInteger { origin: String::new(), field, value: s.to_string() })
 }
 
 /// Parses `true`/`false` (any ASCII case: archives write Python's `True`/`False`).
 ///
 /// # Errors
-/// [`ParseError::InvalidBool`].
+/// [`Error::InvalidBool`].
 pub fn parse_bool(s: &str, field: &'static str) -> Result<bool> {
     if s.eq_ignore_ascii_case("true") {
         Ok(true)
     } else if s.eq_ignore_ascii_case("false") {
         Ok(false)
     } else {
-        Err(ParseError::InvalidBool { origin: String::new(), field, value: s.to_string() })
+        Err(Error::InvalidBool { origin: String::new(), field, value: s.to_string() })
     }
 }
 
 /// Parses a statistic (ratio, volume) as `f64`, after checking it is a plain decimal.
 pub(crate) fn parse_stat(s: &str, field: &'static str) -> Result<f64> {
     parse_decimal(s, field)?;
-    s.parse::<f64>().map_err(|_| ParseError::InvalidDecimal { origin: String::new(), field, value: s.to_string() })
+    s.parse::<f64>().map_err(|_| Error::InvalidDecimal { origin: String::new(), field, value: s.to_string() })
 }
 
 // Archive CSV framing is shared with the simulator's replay: `binance::archive`.
@@ -136,7 +136,7 @@ pub(crate) fn parse_stat(s: &str, field: &'static str) -> Result<f64> {
 pub use binance::archive::{csv_lines as csv_data_lines, fields as csv_fields, is_header as is_csv_header};
 
 pub(crate) fn check_columns(fields: &[&str], expected: &'static str, ok: bool) -> Result<()> {
-    if ok { Ok(()) } else { Err(ParseError::ColumnCount { origin: String::new(), expected, got: fields.len() }) }
+    if ok { Ok(()) } else { Err(Error::ColumnCount { origin: String::new(), expected, got: fields.len() }) }
 }
 
 /// The payload of a combined-stream frame `{"stream": .., "data": {..}}`, else `v` itself.
@@ -162,19 +162,19 @@ fn json_type(v: &Value) -> &'static str {
     }
 }
 
-pub(crate) fn invalid_type(field: &'static str, expected: &'static str, v: &Value) -> ParseError {
+pub(crate) fn invalid_type(field: &'static str, expected: &'static str, v: &Value) -> Error {
     let mut value = v.to_string();
     if value.len() > 80 {
         value.truncate(80);
         value.push('…');
     }
     let value = format!("{} {value}", json_type(v));
-    ParseError::InvalidType { origin: String::new(), field, expected, value }
+    Error::InvalidType { origin: String::new(), field, expected, value }
 }
 
 pub(crate) fn get<'a>(v: &'a Value, field: &'static str) -> Result<&'a Value> {
     match v.get(field) {
-        Some(Value::Null) | None => Err(ParseError::MissingField { origin: String::new(), field }),
+        Some(Value::Null) | None => Err(Error::MissingField { origin: String::new(), field }),
         Some(x) => Ok(x),
     }
 }
@@ -191,7 +191,7 @@ pub(crate) fn get_str<'a>(v: &'a Value, field: &'static str) -> Result<&'a str> 
 pub(crate) fn as_u64(x: &Value, field: &'static str) -> Result<u64> {
     match x {
         Value::Number(n) => {
-            n.as_u64().ok_or_else(|| ParseError::InvalidInteger { origin: String::new(), field, value: n.to_string() })
+            n.as_u64().ok_or_else(|| Error::InvalidInteger { origin: String::new(), field, value: n.to_string() })
         }
         Value::String(s) => parse_u64(s, field),
         other => Err(invalid_type(field, "integer", other)),
@@ -238,7 +238,7 @@ mod tests {
     fn bad_decimals_are_rejected(#[case] s: &str) {
         assert_eq!(
             parse_decimal(s, "price"),
-            Err(ParseError::InvalidDecimal { origin: String::new(), field: "price", value: s.to_string() })
+            Err(Error::InvalidDecimal { origin: String::new(), field: "price", value: s.to_string() })
         );
     }
 
@@ -255,7 +255,7 @@ mod tests {
     fn price_with_digits_beyond_precision_is_refused() {
         assert_eq!(
             parse_price("65000.105", "close", 2),
-            Err(ParseError::PrecisionLoss {
+            Err(Error::PrecisionLoss {
                 origin: String::new(),
                 field: "close",
                 value: "65000.105".into(),
@@ -268,7 +268,7 @@ mod tests {
     fn negative_quantity_is_out_of_range() {
         assert!(matches!(
             parse_quantity("-1.0", "volume", 1),
-            Err(ParseError::OutOfRange { field: "volume", ref value, ref reason, .. })
+            Err(Error::OutOfRange { field: "volume", ref value, ref reason, .. })
                 if value == "-1.0" && reason == "must not be negative"
         ));
     }
@@ -301,16 +301,16 @@ mod tests {
         assert_eq!(get_u64(&v, "b"), Ok(1_583_127_900_000));
         assert_eq!(
             get_u64(&v, "c"),
-            Err(ParseError::InvalidInteger { origin: String::new(), field: "c", value: "-1".into() })
+            Err(Error::InvalidInteger { origin: String::new(), field: "c", value: "-1".into() })
         );
         assert_eq!(
             get_u64(&v, "d"),
-            Err(ParseError::InvalidInteger { origin: String::new(), field: "d", value: "12x".into() })
+            Err(Error::InvalidInteger { origin: String::new(), field: "d", value: "12x".into() })
         );
         assert_eq!(
             get_u64(&v, "e"),
-            Err(ParseError::InvalidInteger { origin: String::new(), field: "e", value: "1.5".into() })
+            Err(Error::InvalidInteger { origin: String::new(), field: "e", value: "1.5".into() })
         );
-        assert_eq!(get_u64(&v, "zz"), Err(ParseError::MissingField { origin: String::new(), field: "zz" }));
+        assert_eq!(get_u64(&v, "zz"), Err(Error::MissingField { origin: String::new(), field: "zz" }));
     }
 }

@@ -33,8 +33,8 @@ pub const MARK_INDEX_PRECISION: u8 = 8;
 /// A `markPriceKlines` row → [`MarkPriceUpdate`] of its close, at `open_time + interval`.
 ///
 /// # Errors
-/// [`ParseError::UnsupportedInterval`](crate::ParseError::UnsupportedInterval) for `1M`,
-/// [`ParseError::Inconsistent`](crate::ParseError::Inconsistent) if the row's close time does not
+/// [`Error::UnsupportedInterval`](crate::Error::UnsupportedInterval) for `1M`,
+/// [`Error::Inconsistent`](crate::Error::Inconsistent) if the row's close time does not
 /// match `interval`, price errors as in [`super::parse_price`].
 pub fn parse_mark_price_kline(
     row: &KlineRow<'_>,
@@ -92,7 +92,7 @@ pub fn premium_index_id(perpetual: InstrumentId) -> InstrumentId {
 ///
 /// # Errors
 /// As [`parse_kline`]: a bad decimal or more than 8 decimals, OHLC out of order, a close time
-/// not matching `interval`, [`ParseError::UnsupportedInterval`](crate::ParseError::UnsupportedInterval)
+/// not matching `interval`, [`Error::UnsupportedInterval`](crate::Error::UnsupportedInterval)
 /// for `1M`/`1mo`.
 pub fn parse_premium_index_kline(row: &KlineRow<'_>, perpetual: InstrumentId, interval: &str) -> Result<Bar> {
     let bt = bar_type(premium_index_id(perpetual), interval, PriceType::Last)?;
@@ -103,9 +103,9 @@ pub fn parse_premium_index_kline(row: &KlineRow<'_>, perpetual: InstrumentId, in
 /// `time` (ms).
 ///
 /// # Errors
-/// [`ParseError::MissingField`](crate::ParseError::MissingField) /
-/// [`InvalidType`](crate::ParseError::InvalidType), price errors, and
-/// [`ParseError::Inconsistent`](crate::ParseError::Inconsistent) if `symbol` is not the
+/// [`Error::MissingField`](crate::Error::MissingField) /
+/// [`InvalidType`](crate::Error::InvalidType), price errors, and
+/// [`Error::Inconsistent`](crate::Error::Inconsistent) if `symbol` is not the
 /// instrument's.
 pub fn parse_premium_index(
     v: &Value,
@@ -127,7 +127,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::error::ParseError;
+    use crate::error::Error;
 
     fn id() -> InstrumentId {
         InstrumentId::from("BTCUSDT-PERP.BINANCE")
@@ -161,9 +161,9 @@ mod tests {
     }
 
     #[rstest]
-    #[case::month("1M", ParseError::UnsupportedInterval { origin: String::new(), field: "interval", value: "1M".into() })]
-    #[case::wrong_interval("5m", ParseError::Inconsistent { origin: String::new(), field: "close_time", value: "1591256519999000000".into(), reason: "expected within the last ms before open_time + interval = 1591256760000000000 ns".into() })]
-    fn bad_interval(#[case] interval: &str, #[case] want: ParseError) {
+    #[case::month("1M", Error::UnsupportedInterval { origin: String::new(), field: "interval", value: "1M".into() })]
+    #[case::wrong_interval("5m", Error::Inconsistent { origin: String::new(), field: "close_time", value: "1591256519999000000".into(), reason: "expected within the last ms before open_time + interval = 1591256760000000000 ns".into() })]
+    fn bad_interval(#[case] interval: &str, #[case] want: Error) {
         let v = json!([1591256460000u64, "1", "1", "1", "1", "0", 1591256519999u64, "0", 60, "0", "0", "0"]);
         assert_eq!(parse_mark_price_kline(&KlineRow::from_json(&v).unwrap(), id(), interval, 8), Err(want));
     }
@@ -189,7 +189,7 @@ mod tests {
         let finer = "1691603820000,-0.000429311,-0.0002,-0.0006,-0.0004,0,1691603879999,0,12,0,0,0";
         assert_eq!(
             parse_premium_index_kline(&KlineRow::from_csv(finer).unwrap(), id(), "1m"),
-            Err(ParseError::PrecisionLoss {
+            Err(Error::PrecisionLoss {
                 origin: String::new(),
                 field: "open",
                 value: "-0.000429311".into(),
@@ -208,7 +208,7 @@ mod tests {
         assert_eq!(i.ts_init, m.ts_event);
         assert_eq!(
             parse_premium_index(&v, id(), 2),
-            Err(ParseError::PrecisionLoss {
+            Err(Error::PrecisionLoss {
                 origin: String::new(),
                 field: "markPrice",
                 value: "11793.63104562".into(),
@@ -217,7 +217,7 @@ mod tests {
         );
         assert_eq!(
             parse_premium_index(&v, InstrumentId::from("ETHUSDT-PERP.BINANCE"), 8),
-            Err(ParseError::Inconsistent {
+            Err(Error::Inconsistent {
                 origin: String::new(),
                 field: "symbol",
                 value: "BTCUSDT".into(),

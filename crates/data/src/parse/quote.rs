@@ -42,7 +42,7 @@ fn quote(
 /// askQty[, time]}` or WS `{u, s, b, B, a, A[, T, E]}` (bare or in a combined-stream envelope).
 ///
 /// # Errors
-/// [`ParseError::MissingField`](crate::ParseError::MissingField) (`bidPrice` when neither form
+/// [`Error::MissingField`](crate::Error::MissingField) (`bidPrice` when neither form
 /// matches), price/size errors as in [`super::parse_price`].
 pub fn parse_book_ticker(
     v: &Value,
@@ -81,7 +81,7 @@ pub fn parse_book_ticker(
 /// → [`QuoteTick`] (times ms or µs, detected).
 ///
 /// # Errors
-/// [`ParseError::ColumnCount`](crate::ParseError::ColumnCount) unless 7 columns, then as
+/// [`Error::ColumnCount`](crate::Error::ColumnCount) unless 7 columns, then as
 /// [`parse_book_ticker`].
 pub fn parse_book_ticker_csv(
     line: &str,
@@ -114,7 +114,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::error::ParseError;
+    use crate::error::Error;
 
     fn id() -> InstrumentId {
         InstrumentId::from("BTCUSDT.BINANCE")
@@ -172,10 +172,10 @@ mod tests {
     }
 
     #[rstest]
-    #[case::missing_field(json!({"bidPrice": "1", "bidQty": "1", "askPrice": "1"}), ParseError::MissingField { origin: String::new(), field: "askQty" })]
-    #[case::garbage(json!({"b": "x", "B": "1", "a": "1", "A": "1"}), ParseError::InvalidDecimal { origin: String::new(), field: "b", value: "x".into() })]
-    #[case::empty(json!({}), ParseError::MissingField { origin: String::new(), field: "bidPrice" })]
-    fn bad_json(#[case] v: Value, #[case] want: ParseError) {
+    #[case::missing_field(json!({"bidPrice": "1", "bidQty": "1", "askPrice": "1"}), Error::MissingField { origin: String::new(), field: "askQty" })]
+    #[case::garbage(json!({"b": "x", "B": "1", "a": "1", "A": "1"}), Error::InvalidDecimal { origin: String::new(), field: "b", value: "x".into() })]
+    #[case::empty(json!({}), Error::MissingField { origin: String::new(), field: "bidPrice" })]
+    fn bad_json(#[case] v: Value, #[case] want: Error) {
         assert_eq!(parse_book_ticker(&v, id(), 2, 2, UnixNanos::default()), Err(want));
     }
 
@@ -183,7 +183,7 @@ mod tests {
     fn bad_csv_columns() {
         assert_eq!(
             parse_book_ticker_csv("1,2,3", id(), 2, 2),
-            Err(ParseError::ColumnCount { origin: String::new(), expected: "7", got: 3 })
+            Err(Error::ColumnCount { origin: String::new(), expected: "7", got: 3 })
         );
     }
 }

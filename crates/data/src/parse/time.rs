@@ -4,11 +4,15 @@
 //! to microseconds for files dated 2025-01-01 and later (USD-M archives stay in milliseconds).
 //! [`archive_ts_to_ns`] detects the unit from the number of digits, so the caller need not know
 //! the file date.
+//!
+//! Also the workspace's one place for human time text: RFC 3339 in and out
+//! ([`rfc3339_to_ns`], [`ns_to_rfc3339`]) and the command line's `--from`/`--to` forms
+//! ([`user_time_ms`]). Pure: nothing here reads a clock.
 
 use binance::archive::{TS_UNIT_REASON, TsUnit};
 use nautilus_core::UnixNanos;
 
-use crate::error::{ParseError, Result};
+use crate::error::{Error, Result};
 
 /// Nanoseconds per millisecond.
 pub const NANOS_PER_MS: u64 = 1_000_000;
@@ -18,7 +22,7 @@ pub const NANOS_PER_US: u64 = 1_000;
 pub use binance::archive::{MS_MAX, MS_MIN, US_MAX, US_MIN};
 
 pub(crate) fn scaled(field: &'static str, raw: u64, factor: u64) -> Result<UnixNanos> {
-    raw.checked_mul(factor).map(UnixNanos::from).ok_or_else(|| ParseError::InvalidTimestamp {
+    raw.checked_mul(factor).map(UnixNanos::from).ok_or_else(|| Error::InvalidTimestamp {
         origin: String::new(),
         field,
         value: raw.to_string(),
@@ -29,7 +33,7 @@ pub(crate) fn scaled(field: &'static str, raw: u64, factor: u64) -> Result<UnixN
 /// Milliseconds since the epoch → nanoseconds.
 ///
 /// # Errors
-/// [`ParseError::InvalidTimestamp`] (field `timestamp`) if the result overflows `u64` ns.
+/// [`Error::InvalidTimestamp`] (field `timestamp`) if the result overflows `u64` ns.
 pub fn ms_to_ns(ms: u64) -> Result<UnixNanos> {
     scaled("timestamp", ms, NANOS_PER_MS)
 }
@@ -37,7 +41,7 @@ pub fn ms_to_ns(ms: u64) -> Result<UnixNanos> {
 /// Microseconds since the epoch → nanoseconds.
 ///
 /// # Errors
-/// [`ParseError::InvalidTimestamp`] (field `timestamp`) if the result overflows `u64` ns.
+/// [`Error::InvalidTimestamp`] (field `timestamp`) if the result overflows `u64` ns.
 pub fn us_to_ns(us: u64) -> Result<UnixNanos> {
     scaled("timestamp", us, NANOS_PER_US)
 }
@@ -52,7 +56,7 @@ pub fn us_to_ns(us: u64) -> Result<UnixNanos> {
 /// nanoseconds, a truncated value) is refused instead of being silently misread.
 ///
 /// # Errors
-/// [`ParseError::InvalidTimestamp`] (field `timestamp`) for any other digit count.
+/// [`Error::InvalidTimestamp`] (field `timestamp`) for any other digit count.
 pub fn archive_ts_to_ns(raw: u64) -> Result<UnixNanos> {
     archive_field("timestamp", raw)
 }
@@ -61,7 +65,7 @@ pub(crate) fn archive_field(field: &'static str, raw: u64) -> Result<UnixNanos> 
     match TsUnit::detect(raw) {
         Ok(TsUnit::Millis) => scaled(field, raw, NANOS_PER_MS),
         Ok(TsUnit::Micros) => scaled(field, raw, NANOS_PER_US),
-        Err(_) => Err(ParseError::InvalidTimestamp {
+        Err(_) => Err(Error::InvalidTimestamp {
             origin: String::new(),
             field,
             value: raw.to_string(),
@@ -73,14 +77,14 @@ pub(crate) fn archive_field(field: &'static str, raw: u64) -> Result<UnixNanos> 
 /// `YYYY-MM-DD HH:MM:SS` (UTC, as in the USD-M `metrics` archive) → nanoseconds.
 ///
 /// # Errors
-/// [`ParseError::InvalidTimestamp`] (field `timestamp`) if the text is not in that exact form
+/// [`Error::InvalidTimestamp`] (field `timestamp`) if the text is not in that exact form
 /// or names an impossible date/time, or is before 1970.
 pub fn parse_utc_datetime(s: &str) -> Result<UnixNanos> {
     utc_field("timestamp", s)
 }
 
 pub(crate) fn utc_field(field: &'static str, s: &str) -> Result<UnixNanos> {
-    let bad = |reason| ParseError::InvalidTimestamp { origin: String::new(), field, value: s.to_string(), reason };
+    let bad = |reason| Error::InvalidTimestamp { origin: String::new(), field, value: s.to_string(), reason };
     let b = s.as_bytes();
     let shape_ok = b.len() == 19
         && b.iter().enumerate().all(|(i, c)| match i {
@@ -103,6 +107,49 @@ pub(crate) fn utc_field(field: &'static str, s: &str) -> Result<UnixNanos> {
     let secs = days * 86_400 + h * 3600 + mi * 60 + se;
     let secs = u64::try_from(secs).map_err(|_| bad("before 1970"))?;
     scaled(field, secs, 1_000_000_000)
+}
+
+/// An RFC 3339 time (`2024-01-01T00:00:00Z`, any offset) → nanoseconds; `field` names the
+/// setting or key in the error.
+///
+/// # Errors
+/// [`Error::InvalidTimestamp`] for text that is not RFC 3339, or a time before 1970 or after 2262.
+pub fn rfc3339_to_ns(field: &'static str, s: &str) -> Result<UnixNanos> {
+    let bad = |reason| Error::InvalidTimestamp { origin: String::new(), field, value: s.to_string(), reason };
+    let t = chrono::DateTime::parse_from_rfc3339(s).map_err(|_| bad("not RFC 3339 (e.g. 2024-01-31T00:00:00Z)"))?;
+    let ns = t.timestamp_nanos_opt().ok_or_else(|| bad("after 2262"))?;
+    u64::try_from(ns).map(UnixNanos::from).map_err(|_| bad("before 1970"))
+}
+
+/// Nanoseconds → RFC 3339 UTC with as many fraction digits as needed (`2024-01-01T00:00:00Z`,
+/// `…T00:00:00.250Z`).
+#[must_use]
+pub fn ns_to_rfc3339(ns: u64) -> String {
+    let ns = i64::try_from(ns).unwrap_or(i64::MAX);
+    chrono::DateTime::from_timestamp_nanos(ns).to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+}
+
+/// A command-line time: `2024-01-31` (UTC midnight), an RFC 3339 time or milliseconds since the
+/// epoch → milliseconds; `flag` names the option in the error.
+///
+/// # Errors
+/// [`Error::InvalidTimestamp`] naming the flag and the accepted forms.
+pub fn user_time_ms(flag: &'static str, s: &str) -> Result<u64> {
+    if let Ok(ms) = s.parse::<u64>() {
+        return Ok(ms);
+    }
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        let ms = d.and_hms_opt(0, 0, 0).map(|t| t.and_utc().timestamp_millis());
+        if let Some(ms) = ms.and_then(|m| u64::try_from(m).ok()) {
+            return Ok(ms);
+        }
+    }
+    rfc3339_to_ns(flag, s).map(|ns| ns.as_u64() / NANOS_PER_MS).map_err(|_| Error::InvalidTimestamp {
+        origin: String::new(),
+        field: flag,
+        value: s.to_string(),
+        reason: "expected YYYY-MM-DD, an RFC 3339 time (2024-01-31T12:00:00Z) or ms since the epoch",
+    })
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's `days_from_civil`).
@@ -133,7 +180,7 @@ mod tests {
     fn ms_overflow_is_an_error() {
         assert_eq!(
             ms_to_ns(u64::MAX / 1000),
-            Err(ParseError::InvalidTimestamp {
+            Err(Error::InvalidTimestamp {
                 origin: String::new(),
                 field: "timestamp",
                 value: (u64::MAX / 1000).to_string(),
@@ -172,12 +219,53 @@ mod tests {
     fn archive_ambiguous_lengths_are_refused(#[case] raw: u64) {
         assert_eq!(
             archive_ts_to_ns(raw),
-            Err(ParseError::InvalidTimestamp {
+            Err(Error::InvalidTimestamp {
                 origin: String::new(),
                 field: "timestamp",
                 value: raw.to_string(),
                 reason: "neither 13 digits (ms) nor 16 digits (µs)"
             })
+        );
+    }
+
+    #[rstest]
+    #[case::utc("2024-01-31T12:00:00Z", 1_706_702_400_000_000_000)]
+    #[case::offset("2024-01-31T13:00:00+01:00", 1_706_702_400_000_000_000)]
+    #[case::fraction("2024-01-31T12:00:00.25Z", 1_706_702_400_250_000_000)]
+    fn rfc3339_round_trips(#[case] s: &str, #[case] ns: u64) {
+        assert_eq!(rfc3339_to_ns("start", s), Ok(UnixNanos::from(ns)));
+        assert_eq!(rfc3339_to_ns("start", &ns_to_rfc3339(ns)), Ok(UnixNanos::from(ns)));
+    }
+
+    #[test]
+    fn rfc3339_formats_with_the_digits_needed() {
+        assert_eq!(ns_to_rfc3339(1_706_702_400_000_000_000), "2024-01-31T12:00:00Z");
+        assert_eq!(ns_to_rfc3339(1_706_702_400_250_000_000), "2024-01-31T12:00:00.250Z");
+        assert_eq!(
+            rfc3339_to_ns("end", "2024-01-31"),
+            Err(Error::InvalidTimestamp {
+                origin: String::new(),
+                field: "end",
+                value: "2024-01-31".into(),
+                reason: "not RFC 3339 (e.g. 2024-01-31T00:00:00Z)"
+            })
+        );
+    }
+
+    #[rstest]
+    #[case::date("2024-01-31", 1_706_659_200_000)]
+    #[case::rfc3339("2024-01-31T12:00:00Z", 1_706_702_400_000)]
+    #[case::millis("1706659200000", 1_706_659_200_000)]
+    fn user_times(#[case] s: &str, #[case] ms: u64) {
+        assert_eq!(user_time_ms("--from", s), Ok(ms));
+    }
+
+    #[test]
+    fn bad_user_time_names_the_flag() {
+        assert_eq!(
+            user_time_ms("--to", "yesterday").unwrap_err().to_string(),
+            "field `--to`: invalid timestamp \"yesterday\": expected YYYY-MM-DD, an RFC 3339 time \
+             (2024-01-31T12:00:00Z) or ms since the epoch"
         );
     }
 
@@ -200,7 +288,7 @@ mod tests {
     fn bad_utc_datetimes(#[case] s: &str, #[case] reason: &'static str) {
         assert_eq!(
             parse_utc_datetime(s),
-            Err(ParseError::InvalidTimestamp { origin: String::new(), field: "timestamp", value: s.into(), reason })
+            Err(Error::InvalidTimestamp { origin: String::new(), field: "timestamp", value: s.into(), reason })
         );
     }
 }

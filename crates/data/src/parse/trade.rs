@@ -49,9 +49,9 @@ fn tick(
 /// a combined-stream envelope) → [`TradeTick`] with trade id `a`, at time `T` (ms).
 ///
 /// # Errors
-/// [`ParseError::MissingField`](crate::ParseError::MissingField) /
-/// [`InvalidType`](crate::ParseError::InvalidType) for the keys above, price/size errors as in
-/// [`super::parse_price`], [`OutOfRange`](crate::ParseError::OutOfRange) for a zero size.
+/// [`Error::MissingField`](crate::Error::MissingField) /
+/// [`InvalidType`](crate::Error::InvalidType) for the keys above, price/size errors as in
+/// [`super::parse_price`], [`OutOfRange`](crate::Error::OutOfRange) for a zero size.
 pub fn parse_agg_trade(
     v: &Value,
     instrument_id: InstrumentId,
@@ -69,7 +69,7 @@ pub fn parse_agg_trade(
 /// (time in ms or µs, detected) → [`TradeTick`].
 ///
 /// # Errors
-/// [`ParseError::ColumnCount`](crate::ParseError::ColumnCount) unless 7 or 8 columns, then as
+/// [`Error::ColumnCount`](crate::Error::ColumnCount) unless 7 or 8 columns, then as
 /// [`parse_agg_trade`].
 pub fn parse_agg_trade_csv(
     line: &str,
@@ -105,7 +105,7 @@ pub fn parse_trade(
 /// (time in ms or µs, detected) → [`TradeTick`].
 ///
 /// # Errors
-/// [`ParseError::ColumnCount`](crate::ParseError::ColumnCount) unless 6 or 7 columns, then as
+/// [`Error::ColumnCount`](crate::Error::ColumnCount) unless 6 or 7 columns, then as
 /// [`parse_trade`].
 pub fn parse_trade_csv(
     line: &str,
@@ -129,7 +129,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::error::ParseError;
+    use crate::error::Error;
 
     fn id() -> InstrumentId {
         InstrumentId::from("BTCUSDT.BINANCE")
@@ -178,22 +178,22 @@ mod tests {
 
     #[rstest]
     #[case::zero(json!({"id": 1, "price": "1.00", "qty": "0.000", "quoteQty": "0", "time": 1634942949263u64, "isBuyerMaker": true}),
-        ParseError::OutOfRange { origin: String::new(), field: "qty", value: "0.000".into(), reason: "must be positive".into() })]
+        Error::OutOfRange { origin: String::new(), field: "qty", value: "0.000".into(), reason: "must be positive".into() })]
     #[case::missing_field(json!({"id": 1, "price": "1.00", "qty": "1", "isBuyerMaker": true}),
-        ParseError::MissingField { origin: String::new(), field: "time" })]
+        Error::MissingField { origin: String::new(), field: "time" })]
     #[case::garbage(json!({"id": 1, "price": "x", "qty": "1", "time": 1634942949263u64, "isBuyerMaker": true}),
-        ParseError::InvalidDecimal { origin: String::new(), field: "price", value: "x".into() })]
+        Error::InvalidDecimal { origin: String::new(), field: "price", value: "x".into() })]
     #[case::string_bool(json!({"id": 1, "price": "1", "qty": "1", "time": 1634942949263u64, "isBuyerMaker": "true"}),
-        ParseError::InvalidType { origin: String::new(), field: "isBuyerMaker", expected: "boolean", value: "string \"true\"".into() })]
-    fn bad_trades(#[case] v: Value, #[case] want: ParseError) {
+        Error::InvalidType { origin: String::new(), field: "isBuyerMaker", expected: "boolean", value: "string \"true\"".into() })]
+    fn bad_trades(#[case] v: Value, #[case] want: Error) {
         assert_eq!(parse_trade(&v, id(), 2, 3), Err(want));
     }
 
     #[rstest]
-    #[case::short("1,2,3", ParseError::ColumnCount { origin: String::new(), expected: "7 or 8", got: 3 })]
-    #[case::bad_bool("1,1.0,1.0,1,1,1498793709153,yes", ParseError::InvalidBool { origin: String::new(), field: "is_buyer_maker", value: "yes".into() })]
-    #[case::seconds("1,1.0,1.0,1,1,1498793709,true", ParseError::InvalidTimestamp { origin: String::new(), field: "transact_time", value: "1498793709".into(), reason: "neither 13 digits (ms) nor 16 digits (µs)" })]
-    fn bad_agg_csv(#[case] line: &str, #[case] want: ParseError) {
+    #[case::short("1,2,3", Error::ColumnCount { origin: String::new(), expected: "7 or 8", got: 3 })]
+    #[case::bad_bool("1,1.0,1.0,1,1,1498793709153,yes", Error::InvalidBool { origin: String::new(), field: "is_buyer_maker", value: "yes".into() })]
+    #[case::seconds("1,1.0,1.0,1,1,1498793709,true", Error::InvalidTimestamp { origin: String::new(), field: "transact_time", value: "1498793709".into(), reason: "neither 13 digits (ms) nor 16 digits (µs)" })]
+    fn bad_agg_csv(#[case] line: &str, #[case] want: Error) {
         assert_eq!(parse_agg_trade_csv(line, id(), 2, 3), Err(want));
     }
 }

@@ -1,4 +1,4 @@
-//! REST pages of the raw archive → [`Batch`]es, with the pure parsers.
+//! The stored REST pages of one series → [`Batch`]es, with the pure parsers.
 //!
 //! Every stored page of a series is read (checksums verified), parsed at the instrument's
 //! precisions, sorted ascending by `ts_init` and deduplicated (by time, or by trade id for
@@ -6,8 +6,7 @@
 //! retrieval time is dropped, and so is the newest kline of a page marked incomplete (its range
 //! reached past Binance's clock, so that kline was still open on the server).
 
-use anyhow::{Context, anyhow, bail};
-use binance::Market;
+use binance::{Market, Series, SeriesSpec};
 use nautilus_model::{
     data::{Bar, CustomData, HasTsInit, TradeTick},
     enums::PriceType,
@@ -18,7 +17,8 @@ use serde_json::Value;
 use crate::{
     batch::Batch,
     custom::RatioKind,
-    error::ParseError,
+    error::{Error, Result, ResultExt},
+    parse::time::rfc3339_to_ns,
     parse::{
         funding::parse_funding_rate,
         kline::{KlineRow, bar_type, interval_ns, parse_kline},
@@ -29,21 +29,6 @@ use crate::{
     raw::RawStore,
 };
 
-/// Series this module converts (the part of the folder name before `_<interval|period>`).
-pub const SERIES_KEYS: &[&str] = &[
-    "klines",
-    "continuousKlines",
-    "markPriceKlines",
-    "indexPriceKlines",
-    "aggTrades",
-    "fundingRate",
-    "openInterestHist",
-    "topLongShortPositionRatio",
-    "globalLongShortAccountRatio",
-    "topLongShortAccountRatio",
-    "takerlongshortRatio",
-];
-
 /// One stored page: its file, retrieval time (ns), completeness and rows.
 struct Page {
     label: String,
@@ -52,27 +37,21 @@ struct Page {
     rows: Vec<Value>,
 }
 
-fn read_pages(store: &RawStore, market: Market, series: &str, symbol: &str) -> anyhow::Result<Vec<Page>> {
+fn read_pages(store: &RawStore, market: Market, series: &str, symbol: &str) -> Result<Vec<Page>> {
     let mut out = Vec::new();
     for (_, path) in store.pages(market, series, symbol)? {
         let page = RawStore::read_page(&path)?;
         let label = path.display().to_string();
-        let t = chrono::DateTime::parse_from_rfc3339(&page.provenance.retrieved_at)
-            .with_context(|| format!("{label}: retrieved_at {:?}", page.provenance.retrieved_at))?;
-        let retrieved_ns =
-            u64::try_from(t.timestamp_millis()).map_err(|_| anyhow!("{label}: time before 1970"))? * 1_000_000;
-        let rows: Vec<Value> =
-            serde_json::from_str(page.body.get()).with_context(|| format!("{label}: body is not an array"))?;
+        let retrieved_ns = rfc3339_to_ns("retrieved_at", &page.provenance.retrieved_at).at(label.clone())?.as_u64();
+        let rows: Vec<Value> = serde_json::from_str(page.body.get())
+            .map_err(|e| Error::invalid(label.clone(), format!("body is not an array: {e}")))?;
         out.push(Page { label, retrieved_ns, complete: page.complete, rows });
     }
     Ok(out)
 }
 
 /// Parses every row of every page with `f`, naming `<file>#<row>` on error.
-fn each_row<T>(
-    pages: &[Page],
-    mut f: impl FnMut(&Page, usize, &Value) -> Result<Option<T>, ParseError>,
-) -> anyhow::Result<Vec<T>> {
+fn each_row<T>(pages: &[Page], mut f: impl FnMut(&Page, usize, &Value) -> Result<Option<T>>) -> Result<Vec<T>> {
     let mut out = Vec::new();
     for p in pages {
         for (i, row) in p.rows.iter().enumerate() {
@@ -85,11 +64,7 @@ fn each_row<T>(
 }
 
 /// Klines known by the page's retrieval time, skipping the newest row of an incomplete page.
-fn closed_klines<T>(
-    pages: &[Page],
-    interval: &str,
-    mut f: impl FnMut(&KlineRow<'_>) -> Result<T, ParseError>,
-) -> anyhow::Result<Vec<T>> {
+fn closed_klines<T>(pages: &[Page], interval: &str, mut f: impl FnMut(&KlineRow<'_>) -> Result<T>) -> Result<Vec<T>> {
     let step = interval_ns(interval)?;
     each_row(pages, |p, i, row| {
         let k = KlineRow::from_json(row)?;
@@ -115,54 +90,44 @@ where
     Batch::Custom(by_time(v).into_iter().map(into).collect())
 }
 
-/// Converts every stored page of one REST series (`klines_1m`, `aggTrades`, `fundingRate`,
-/// `openInterestHist_5m`, ...) of `symbol` to batches for `instrument`. No stored pages ⇒ no
-/// batches.
+/// Converts every stored page of one REST series of `symbol` to batches for `instrument`. No
+/// stored pages ⇒ no batches.
 ///
 /// # Errors
-/// An unknown series, an unreadable page, or a row that does not parse, naming the page file and
-/// row.
+/// A series Binance serves only as bulk files, an unreadable page, or a row that does not
+/// parse, naming the page file and row.
 pub fn convert_series(
     store: &RawStore,
     market: Market,
-    series: &str,
+    series: &SeriesSpec,
     symbol: &str,
     instrument: &InstrumentAny,
-) -> anyhow::Result<Vec<Batch>> {
-    let (key, step) = match series.split_once('_') {
-        Some((k, s)) => (k, Some(s)),
-        None => (series, None),
-    };
-    if !SERIES_KEYS.contains(&key) {
-        bail!("{market} {symbol}: unknown series {series:?}; expected one of {}", SERIES_KEYS.join(", "));
-    }
-    let needs_step = !matches!(key, "aggTrades" | "fundingRate");
-    let step = match (step, needs_step) {
-        (Some(s), true) => s,
-        (None, false) => "",
-        _ => bail!(
-            "{market} {symbol}: series {series:?}: {key} {}",
-            if needs_step { "needs an interval" } else { "takes no interval" }
-        ),
-    };
-    let pages = read_pages(store, market, series, symbol)?;
+) -> Result<Vec<Batch>> {
+    let step = series.step.as_deref().unwrap_or_default();
+    let pages = read_pages(store, market, &series.folder(), symbol)?;
     if pages.is_empty() {
         return Ok(Vec::new());
     }
     let id = instrument.id();
     let (pp, sp) = (instrument.price_precision(), instrument.size_precision());
-    let batch = match key {
-        "klines" | "continuousKlines" => {
+    let ratio = |kind| -> Result<Batch> {
+        Ok(custom(
+            each_row(&pages, |_, _, r| parse_long_short_ratio(r, id, kind, step).map(Some))?,
+            crate::LongShortRatio::into_custom_data,
+        ))
+    };
+    let batch = match series.series {
+        Series::Klines | Series::ContinuousKlines => {
             let bt = bar_type(id, step, PriceType::Last)?;
             Batch::Bars(by_time(closed_klines::<Bar>(&pages, step, |k| parse_kline(k, bt, pp, sp))?))
         }
-        "markPriceKlines" => Batch::MarkPrices(by_time(closed_klines(&pages, step, |k| {
+        Series::MarkPriceKlines => Batch::MarkPrices(by_time(closed_klines(&pages, step, |k| {
             parse_mark_price_kline(k, id, step, MARK_INDEX_PRECISION)
         })?)),
-        "indexPriceKlines" => Batch::IndexPrices(by_time(closed_klines(&pages, step, |k| {
+        Series::IndexPriceKlines => Batch::IndexPrices(by_time(closed_klines(&pages, step, |k| {
             parse_index_price_kline(k, id, step, MARK_INDEX_PRECISION)
         })?)),
-        "aggTrades" => {
+        Series::AggTrades => {
             let mut v: Vec<(u64, TradeTick)> = each_row(&pages, |_, _, r| {
                 let t = parse_agg_trade(r, id, pp, sp)?;
                 Ok(Some((r["a"].as_u64().unwrap_or_default(), t)))
@@ -171,27 +136,24 @@ pub fn convert_series(
             v.dedup_by_key(|(a, _)| *a);
             Batch::Trades(v.into_iter().map(|(_, t)| t).collect())
         }
-        "fundingRate" => {
+        Series::FundingRate => {
             Batch::Funding(by_time(each_row(&pages, |_, _, r| parse_funding_rate(r, id, None).map(Some))?))
         }
-        "openInterestHist" => custom(
+        Series::OpenInterestHist => custom(
             each_row(&pages, |_, _, r| parse_open_interest_hist(r, id, step).map(Some))?,
             crate::OpenInterest::into_custom_data,
         ),
-        "takerlongshortRatio" => custom(
+        Series::TakerLongShortRatio => custom(
             each_row(&pages, |_, _, r| parse_taker_long_short_ratio(r, id, step).map(Some))?,
             crate::TakerBuySellVolume::into_custom_data,
         ),
-        _ => {
-            let kind = match key {
-                "topLongShortPositionRatio" => RatioKind::TopPosition,
-                "topLongShortAccountRatio" => RatioKind::TopAccount,
-                _ => RatioKind::GlobalAccount,
-            };
-            custom(
-                each_row(&pages, |_, _, r| parse_long_short_ratio(r, id, kind, step).map(Some))?,
-                crate::LongShortRatio::into_custom_data,
-            )
+        Series::TopLongShortPositionRatio => ratio(RatioKind::TopPosition)?,
+        Series::TopLongShortAccountRatio => ratio(RatioKind::TopAccount)?,
+        Series::GlobalLongShortAccountRatio => ratio(RatioKind::GlobalAccount)?,
+        other @ (Series::PremiumIndexKlines | Series::Trades | Series::BookTicker | Series::Metrics) => {
+            return Err(Error::Request(format!(
+                "{market} {symbol}: {other} is imported from bulk files, not backfilled over REST"
+            )));
         }
     };
     Ok(if batch.is_empty() { Vec::new() } else { vec![batch] })
