@@ -1,26 +1,53 @@
 //! `alphalab backtest`, `alphalab sweep` and `alphalab new-strategy`: thin glue over the
-//! `backtest` crate (registry = baselines + `backtest::strategies`).
+//! `backtest` crate (registry = baselines + `backtest::strategies`), with a progress bar while
+//! they run and a summary after.
 
 use std::{
     path::{Path, PathBuf},
     process::ExitCode,
+    sync::Arc,
 };
 
 use backtest::{
-    run::{RunSpec, run},
+    engine::{Progress, RunOptions, run_inputs},
+    inputs::load_inputs,
+    output::write_results,
+    result::RunResult,
     scaffold,
+    spec::RunSpec,
     strategies::registry,
-    sweep::{SweepSpec, ranking_table, run_sweep},
+    sweep::{SweepSpec, run_sweep_inputs, variants},
 };
 
-/// Runs one run file: results into its `output` folder, statistics into the log.
+use crate::console::{self, progress, thousands};
+
+/// How much of a run's statistics the summary shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Detail {
+    /// Every statistic, with its reading.
+    Full,
+    /// A headline (the demo).
+    Brief,
+}
+
+/// Statistics of the headline.
+const HEADLINE: [&str; 6] =
+    ["total_return", "sharpe", "max_drawdown", "max_drawdown_duration_ns", "fees_paid", "funding_paid"];
+
+/// Runs one run file: results and `report.html` into its `output` folder, a summary on the
+/// terminal. Exit code 1 if an order was rejected or denied.
 ///
 /// # Errors
-/// Run file (naming the key), catalog, strategy or engine errors.
-pub fn backtest(path: &Path) -> anyhow::Result<ExitCode> {
-    let spec = RunSpec::load(path)?;
+/// Catalog, strategy, engine or output errors.
+pub fn backtest(path: &Path, spec: &RunSpec, detail: Detail) -> anyhow::Result<ExitCode> {
     log::info!("backtest: {} ({} on {:?})", path.display(), spec.strategy.name, spec.instruments);
-    let r = run(&spec, &registry())?;
+    let t = std::time::Instant::now();
+    let inputs = load_inputs(spec)?;
+    let bar = progress(inputs.events() as u64, &spec.strategy.name, "events");
+    let tick = bar.clone();
+    let opts = RunOptions { progress: Some(Progress::new(move |n| tick.inc(n))), ..RunOptions::default() };
+    let r = run_inputs(spec, inputs, &registry(), opts)?;
+    bar.finish_and_clear();
     log::info!(
         "backtest: {} events, {} orders, {} fills, {} skips, {} rejections",
         r.iterations,
@@ -29,40 +56,94 @@ pub fn backtest(path: &Path) -> anyhow::Result<ExitCode> {
         r.skips.len(),
         r.rejections.len()
     );
-    for line in r.stats.table().lines() {
-        log::info!("  {line}");
-    }
+    console::step(&format!("backtest {}: {} on {}", path.display(), spec.strategy.name, spec.instruments.join(", ")));
+    console::detail(&format!(
+        "{} events in {:.2} s: {} orders, {} fills, {} skips, {} rejections",
+        thousands(r.iterations as u64),
+        t.elapsed().as_secs_f64(),
+        r.total_orders,
+        r.fills.len(),
+        r.skips.len(),
+        r.rejections.len()
+    ));
+    print_stats(&r, detail);
     match &spec.output {
         Some(o) => {
-            let html = report::html::write_run_report(o)?;
-            log::info!("backtest: results in {}, report {}", o.display(), html.display());
+            write_results(o, spec, &r)?;
+            let html = report::write_run_report(o)?;
+            console::detail(&format!("results in {} (report {})", o.display(), html.display()));
         }
-        None => log::warn!("backtest: no `output` in the run file: nothing written"),
+        None => console::detail("no `output` in the run file: nothing written"),
     }
     Ok(if r.rejections.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+/// The statistics with the report's readings (percentages, durations, "n/a" when undefined).
+fn print_stats(r: &RunResult, detail: Detail) {
+    let values = r.stats.values();
+    match detail {
+        Detail::Full => {
+            let w = values.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+            for (k, v) in &values {
+                console::detail(&format!("{k:<w$}  {}", report::stat_reading(k, v)));
+            }
+        }
+        Detail::Brief => {
+            let line: Vec<String> = values
+                .iter()
+                .filter(|(k, _)| HEADLINE.contains(&k.as_str()))
+                .map(|(k, v)| format!("{} {}", k.trim_end_matches("_ns").replace('_', " "), report::stat_reading(k, v)))
+                .collect();
+            console::detail(&line.join(", "));
+        }
+    }
 }
 
 /// Runs a sweep file on `threads` workers (default: available parallelism); exit code 1 if a
 /// variant failed.
 ///
 /// # Errors
-/// Sweep file (naming the key), catalog and output errors.
-pub fn sweep(path: &Path, threads: Option<usize>) -> anyhow::Result<ExitCode> {
-    let spec = SweepSpec::load(path)?;
+/// Catalog and output errors.
+pub fn sweep(path: &Path, spec: &SweepSpec, threads: Option<usize>) -> anyhow::Result<ExitCode> {
     let threads = threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let r = run_sweep(&spec, &registry(), threads)?;
+    let t = std::time::Instant::now();
+    // The inputs are loaded once and shared by every variant.
+    let inputs = Arc::new(load_inputs(&spec.base)?);
+    let n = variants(spec, inputs.time_range())?.len();
+    let bar = progress(n as u64, "sweep", "variants");
+    let tick = bar.clone();
+    let r = run_sweep_inputs(spec, inputs, &registry(), threads, Some(Progress::new(move |k| tick.inc(k))))?;
+    bar.finish_and_clear();
     let keys: Vec<String> = spec.grid.keys().cloned().collect();
-    log::info!("sweep: ranked by {}", r.rank_by);
-    for line in ranking_table(&r, &keys).lines() {
-        log::info!("  {line}");
+    log::info!("sweep: ranked by {}\n{}", r.rank_by, backtest::sweep::ranking_table(&r, &keys));
+    console::step(&format!(
+        "sweep {}: {} variants on {threads} threads in {:.1} s, ranked by {}",
+        path.display(),
+        r.ranking.len(),
+        t.elapsed().as_secs_f64(),
+        r.rank_by
+    ));
+    for (i, o) in r.ranking.iter().enumerate().take(5) {
+        let grid: Vec<String> = o.grid.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let value = o.stats.as_ref().map_or_else(
+            || format!("failed: {}", o.error.as_deref().unwrap_or("?")),
+            |s| {
+                let v = s.values().into_iter().find(|(k, _)| *k == r.rank_by).map(|(_, v)| v).unwrap_or_default();
+                format!("{} {}", r.rank_by, report::stat_reading(&r.rank_by, &v))
+            },
+        );
+        console::detail(&format!("#{} variant {:04} {}: {value}", i + 1, o.variant, grid.join(" ")));
+    }
+    if r.ranking.len() > 5 {
+        console::detail(&format!("... {} more in ranking.csv", r.ranking.len() - 5));
     }
     if let Some(o) = &spec.output {
-        let html = report::html::write_sweep_report(o)?;
-        log::info!("sweep: ranking.csv, ranking.json and variants/ in {}, report {}", o.display(), html.display());
+        let html = report::write_sweep_report(o)?;
+        console::detail(&format!("ranking.csv and variants/ in {} (report {})", o.display(), html.display()));
     }
     let failed = r.failures();
     if failed > 0 {
-        log::error!("sweep: {failed} of {} variants failed", r.ranking.len());
+        console::detail(&format!("{failed} of {} variants FAILED (see the ranking's error column)", r.ranking.len()));
         return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)
@@ -75,11 +156,11 @@ pub fn sweep(path: &Path, threads: Option<usize>) -> anyhow::Result<ExitCode> {
 pub fn new_strategy(name: &str, dir: &Path) -> anyhow::Result<PathBuf> {
     let file = scaffold::generate(dir, name)?;
     let (module, _) = scaffold::names(name)?;
-    log::info!(
-        "new-strategy: wrote {} and registered `{module}` in {}; fill in the todo!()s, then run it with \
-         `[strategy] name = \"{module}\"`",
+    console::step(&format!(
+        "new-strategy: wrote {} and registered `{module}` in {}",
         file.display(),
         dir.join("mod.rs").display()
-    );
+    ));
+    console::detail(&format!("fill in the todo!()s, then run it with `[strategy] name = \"{module}\"`"));
     Ok(file)
 }

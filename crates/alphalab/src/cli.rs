@@ -3,7 +3,7 @@
 use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
 
 use alphalab::{
-    backtest_cmd, demo, logging, pipeline,
+    backtest_cmd, console, demo, logging, pipeline,
     settings::{SettingsFile, SnapshotArgs},
     snapshot,
 };
@@ -12,8 +12,18 @@ use clap::{Parser, Subcommand};
 use sim::SimConfig;
 
 #[derive(Debug, Parser)]
-#[command(name = "alphalab", version, about = "Binance alpha research workbench on NautilusTrader")]
+#[command(
+    name = "alphalab",
+    version,
+    about = "Binance alpha research workbench on NautilusTrader",
+    after_help = "The terminal shows progress and a summary per step; the full log (NautilusTrader's, at INFO) goes \
+                  to alphalab.log in the command's output folder. --verbose or LOG_LEVEL bring it to the terminal too; \
+                  NAUTILUS_LOG (NautilusTrader's own spec, per-component levels) replaces the whole configuration."
+)]
 pub struct Cli {
+    /// Also show the log (INFO and up) on the terminal.
+    #[arg(long, short, global = true)]
+    verbose: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -290,23 +300,34 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
 }
 
+/// `LOG_LEVEL` from the environment (the snapshot also takes it from its flags and file).
+fn env_level() -> Option<String> {
+    std::env::var("LOG_LEVEL").ok().filter(|v| !v.trim().is_empty())
+}
+
+/// Starts logging for a command whose outputs go to `dir`.
+fn log_to(verbose: bool, dir: Option<&std::path::Path>) -> anyhow::Result<logging::LogGuard> {
+    logging::init(env_level().as_deref(), verbose, dir)
+}
+
 /// Runs one command.
 ///
 /// # Errors
-/// Settings, I/O or start-up errors; partial snapshot failures become exit code 1 instead.
+/// Settings, I/O or start-up errors; partial failures become exit code 1 instead.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let verbose = cli.verbose;
     match cli.command {
         Command::Sim(args) => {
             let cfg = args.config()?;
-            let _log = logging::init(&args.log_level)?;
+            let _log = logging::init(Some(&args.log_level), verbose, None)?;
             runtime()?.block_on(async {
                 let handle = sim::spawn(cfg).await.context("starting the simulator")?;
-                log::info!("simulator listening: REST {} (spot /api/v3, USD-M /fapi/v1 + /futures/data)", handle.rest_url());
-                log::info!(
+                console::step(&format!("simulator listening on {} (Ctrl-C stops it)", handle.rest_url()));
+                console::detail(&format!(
                     "point alphalab (or the legacy script) at it: BASE_PATH_SPOT={0} BASE_PATH_FUTURES={0} STREAM_URL_SPOT={1}",
                     handle.rest_url(),
                     handle.stream_url(binance::Market::Spot)
-                );
+                ));
                 tokio::signal::ctrl_c().await?;
                 log::info!("simulator stopping");
                 handle.shutdown().await;
@@ -319,12 +340,13 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 None => SettingsFile::default(),
             };
             let cfg = (*args).or(file.snapshot).resolve().map_err(anyhow::Error::msg)?;
-            let _log = logging::init(&cfg.log_level)?;
+            let _log = logging::init(cfg.log_level.as_deref(), verbose, Some(&cfg.output_dir))?;
             let manifest = runtime()?.block_on(snapshot::run(&cfg))?;
+            snapshot::print_summary(&manifest, &cfg.output_dir);
             Ok(exit_for(manifest.failures()))
         }
         Command::Backfill(a) => {
-            let _log = logging::init("INFO")?;
+            let _log = log_to(verbose, Some(&a.paths.data_root))?;
             let market = market_of(&a.market);
             let specs = a.data.iter().map(|t| data::dataset::Spec::parse(market, t)).collect::<Result<Vec<_>, _>>()?;
             let args = pipeline::BackfillArgs {
@@ -339,11 +361,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 data_root: a.paths.data_root,
             };
             let reports = runtime()?.block_on(pipeline::backfill(&args))?;
-            let failed = reports.iter().filter(|r| !r.errors.is_empty()).count();
-            Ok(exit_for(failed))
+            Ok(exit_for(reports.iter().filter(|r| !r.errors.is_empty()).count()))
         }
         Command::Import(a) => {
-            let _log = logging::init("INFO")?;
+            let _log = log_to(verbose, Some(&a.paths_.data_root))?;
             let market = a.market.as_deref().map(market_of);
             if let (Some(archive_url), Some(market)) = (a.from_url, market) {
                 let kinds =
@@ -368,47 +389,48 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 return Ok(exit_for(report.failures()));
             }
             let r = pipeline::import(&a.paths, market, a.base_url, &a.paths_.data_root, &a.paths_.catalog)?;
-            log::info!("import: {} files, {} new rows into {}", r.imported, r.rows_written, a.paths_.catalog.display());
-            for (file, why) in &r.refused {
-                eprintln!("refused {file}: {why}");
-            }
             Ok(exit_for(r.refused.len()))
         }
-        Command::Catalog { command } => {
-            let _log = logging::init("INFO")?;
-            match command {
-                CatalogCommand::Ls { paths } => pipeline::ls(&paths.catalog)?,
-                CatalogCommand::Rebuild { paths } => pipeline::rebuild(&paths.data_root, &paths.catalog)?,
+        Command::Catalog { command } => match command {
+            CatalogCommand::Ls { paths } => {
+                let _log = log_to(verbose, None)?;
+                pipeline::ls(&paths.catalog)?;
+                Ok(ExitCode::SUCCESS)
             }
-            Ok(ExitCode::SUCCESS)
-        }
+            CatalogCommand::Rebuild { paths } => {
+                let _log = log_to(verbose, Some(&paths.data_root))?;
+                Ok(exit_for(pipeline::rebuild(&paths.data_root, &paths.catalog)?))
+            }
+        },
         Command::Backtest { run } => {
-            let _log = logging::init("INFO")?;
-            backtest_cmd::backtest(&run)
+            let spec = backtest::spec::RunSpec::load(&run)?;
+            let _log = log_to(verbose, spec.output.as_deref())?;
+            backtest_cmd::backtest(&run, &spec, backtest_cmd::Detail::Full)
         }
         Command::Sweep { sweep, threads } => {
-            let _log = logging::init("INFO")?;
-            backtest_cmd::sweep(&sweep, threads)
+            let spec = backtest::sweep::SweepSpec::load(&sweep)?;
+            let _log = log_to(verbose, spec.output.as_deref())?;
+            backtest_cmd::sweep(&sweep, &spec, threads)
         }
         Command::NewStrategy { name, dir } => {
-            let _log = logging::init("INFO")?;
+            let _log = log_to(verbose, None)?;
             backtest_cmd::new_strategy(&name, &dir)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Report { command: ReportCommand::Snapshot { dir } } => {
-            let _log = logging::init("INFO")?;
+            let _log = log_to(verbose, Some(&dir))?;
             let outcomes = report::snapshot_figures(&dir)?;
             let skipped = outcomes.iter().filter(|o| !o.drawn()).count();
-            log::info!(
+            console::step(&format!(
                 "report: {} of {} figures in {}",
                 outcomes.len() - skipped,
                 outcomes.len(),
                 dir.join("figures").display()
-            );
+            ));
             Ok(exit_for(skipped))
         }
         Command::Demo { output_dir, ws_capture_seconds, seed, days } => {
-            let _log = logging::init("INFO")?;
+            let _log = log_to(verbose, Some(&output_dir))?;
             demo::run(&demo::DemoArgs { output_dir, ws_capture_seconds, seed, days })
         }
     }

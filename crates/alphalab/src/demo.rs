@@ -13,7 +13,7 @@ use anyhow::Context as _;
 use binance::Market;
 use sim::SimConfig;
 
-use crate::{backtest_cmd, pipeline, settings::SnapshotArgs, snapshot};
+use crate::{backtest_cmd, console, pipeline, settings::SnapshotArgs, snapshot};
 
 /// What `alphalab demo` was asked for.
 #[derive(Debug, Clone)]
@@ -41,7 +41,7 @@ pub fn run(a: &DemoArgs) -> anyhow::Result<ExitCode> {
         sim_cfg.model.seed = a.seed;
         let handle = sim::spawn(sim_cfg).await.context("starting the simulator")?;
         let url = handle.rest_url();
-        log::info!("demo: simulator on {url}");
+        console::step(&format!("demo: simulator on {url}, outputs in {}", out.display()));
         let cfg = SnapshotArgs {
             base_path_spot: Some(url.clone()),
             base_path_futures: Some(url.clone()),
@@ -53,10 +53,10 @@ pub fn run(a: &DemoArgs) -> anyhow::Result<ExitCode> {
         .resolve()
         .map_err(anyhow::Error::msg)?;
         let manifest = snapshot::run(&cfg).await?;
-        log::info!("demo: snapshot in {} (manifest.json lists every payload)", out.display());
+        snapshot::print_summary(&manifest, out);
         let mut failures = manifest.failures();
 
-        let now_ms = u64::try_from(chrono::Utc::now().timestamp_millis())?;
+        let now_ms = u64::try_from(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis())?;
         let to_ms = now_ms / 60_000 * 60_000;
         for (market, data) in [(Market::Spot, "klines:1m"), (Market::UsdM, "klines:1m,fundingRate")] {
             let specs =
@@ -87,12 +87,12 @@ pub fn run(a: &DemoArgs) -> anyhow::Result<ExitCode> {
     let figures = report::snapshot_figures(out)?;
     let skipped = figures.iter().filter(|f| !f.drawn()).count();
     failures += skipped;
-    log::info!(
-        "demo: {} of {} legacy figures in {}",
+    console::step(&format!(
+        "figures: {} of {} legacy figures in {}",
         figures.len() - skipped,
         figures.len(),
         out.join("figures").display()
-    );
+    ));
 
     let runs = out.join("runs");
     std::fs::create_dir_all(&runs).with_context(|| format!("creating {}", runs.display()))?;
@@ -100,8 +100,15 @@ pub fn run(a: &DemoArgs) -> anyhow::Result<ExitCode> {
     for (name, toml) in run_files(&catalog, out) {
         let path = runs.join(format!("{name}.toml"));
         std::fs::write(&path, toml).with_context(|| format!("writing {}", path.display()))?;
-        let code =
-            if name.starts_with("sweep") { backtest_cmd::sweep(&path, None) } else { backtest_cmd::backtest(&path) };
+        let code = if name.starts_with("sweep") {
+            backtest::sweep::SweepSpec::load(&path)
+                .map_err(anyhow::Error::from)
+                .and_then(|s| backtest_cmd::sweep(&path, &s, None))
+        } else {
+            backtest::spec::RunSpec::load(&path)
+                .map_err(anyhow::Error::from)
+                .and_then(|s| backtest_cmd::backtest(&path, &s, backtest_cmd::Detail::Brief))
+        };
         match code {
             Ok(c) if c == ExitCode::SUCCESS => {}
             Ok(_) => failures += 1,
@@ -112,11 +119,12 @@ pub fn run(a: &DemoArgs) -> anyhow::Result<ExitCode> {
         }
         reports.push(out.join(name).join("report.html"));
     }
-    log::info!("demo: done. Open these in a browser:");
+    console::step("demo: done. Open these in a browser:");
     for r in reports.iter().filter(|r| r.exists()) {
-        log::info!("  {}", r.display());
+        console::detail(&r.display().to_string());
     }
-    log::info!("  and the figures in {}", out.join("figures").display());
+    console::detail(&format!("and the figures in {}", out.join("figures").display()));
+    console::detail(&format!("the full log: {}", out.join(crate::logging::LOG_FILE).display()));
     Ok(if failures == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 

@@ -1,5 +1,6 @@
 //! The data pipeline jobs behind `alphalab backfill`, `import` (local files or `--from-url`) and
-//! `catalog`: thin orchestration of the `data` crate with progress bars and a summary in the log.
+//! `catalog`: thin orchestration of the `data` crate, with progress bars and a summary on the
+//! terminal and the details in the log.
 
 use std::{path::PathBuf, time::Duration};
 
@@ -16,23 +17,8 @@ use data::{
     ingest::{RawItem, ingest},
     raw::RawStore,
 };
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-/// A progress bar with rows/s and ETA on a terminal, nothing otherwise (CI, pipes).
-#[must_use]
-pub fn progress(len: u64, what: &str) -> ProgressBar {
-    let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
-    if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-        bar.set_draw_target(ProgressDrawTarget::hidden());
-    }
-    bar.set_style(
-        ProgressStyle::with_template("{msg:>28} [{bar:30}] {human_pos}/{human_len} rows {per_sec} ETA {eta}")
-            .expect("valid template")
-            .progress_chars("=> "),
-    );
-    bar.set_message(what.to_string());
-    bar
-}
+use crate::console::{self, progress, thousands};
 
 /// What `alphalab backfill` was asked for.
 #[derive(Debug, Clone)]
@@ -77,7 +63,7 @@ pub async fn backfill(args: &BackfillArgs) -> anyhow::Result<Vec<backfill::Repor
                 to_ms: args.to_ms,
             };
             let estimate = args.to_ms.saturating_sub(args.from_ms).checked_div(spec.step_ms).unwrap_or(0);
-            let bar = progress(estimate, &format!("{} {symbol} {spec}", args.market));
+            let bar = progress(estimate, &format!("{} {symbol} {spec}", args.market), "rows");
             let progress = bar.clone();
             let on_rows: backfill::OnRows = std::sync::Arc::new(move |n| progress.inc(n as u64));
             let r = backfill::run(&client, &store, &job, args.concurrency, on_rows).await?;
@@ -94,6 +80,26 @@ pub async fn backfill(args: &BackfillArgs) -> anyhow::Result<Vec<backfill::Repor
         l.peak_used_weight(),
         l.budget()
     );
+    console::step(&format!(
+        "backfill {} from {} into {}",
+        args.market,
+        args.base_url,
+        store.root().join("raw").display()
+    ));
+    for r in &reports {
+        let gaps = if r.gaps.is_empty() { String::new() } else { format!(", {} gaps (see the log)", r.gaps.len()) };
+        let errors = if r.errors.is_empty() { String::new() } else { format!(", {} pages FAILED", r.errors.len()) };
+        console::detail(&format!(
+            "{} {}: {} rows, {} pages ({} fetched) in {:.1} s{gaps}{errors}",
+            r.symbol,
+            r.series,
+            thousands(r.rows as u64),
+            r.pages,
+            r.fetched,
+            r.elapsed_ms as f64 / 1e3
+        ));
+    }
+    console::detail(&format!("peak used weight {} / {} per minute, no 429", l.peak_used_weight(), l.budget()));
     if let Some(path) = &args.catalog {
         let items: Vec<RawItem> = args
             .symbols
@@ -106,21 +112,24 @@ pub async fn backfill(args: &BackfillArgs) -> anyhow::Result<Vec<backfill::Repor
                 })
             })
             .collect();
-        let (store, path) = (store.clone(), path.clone());
+        let (store, dir) = (store.clone(), path.clone());
         // The catalog blocks on its own runtime: never call it from inside ours.
-        tokio::task::spawn_blocking(move || ingest_items(&store, &path, &items)).await??;
+        let rows = tokio::task::spawn_blocking(move || ingest_items(&store, &dir, &items)).await??;
+        console::detail(&format!("catalog {}: {} new rows", path.display(), thousands(rows as u64)));
     }
     Ok(reports)
 }
 
-/// Ingests raw items into the catalog at `path`, logging each.
-fn ingest_items(store: &RawStore, path: &std::path::Path, items: &[RawItem]) -> anyhow::Result<()> {
+/// Ingests raw items into the catalog at `path`, logging each; returns the new rows.
+fn ingest_items(store: &RawStore, path: &std::path::Path, items: &[RawItem]) -> anyhow::Result<usize> {
     let mut catalog = Catalog::open(path)?;
+    let mut written = 0;
     for item in items {
         let r = ingest(store, &mut catalog, item, None)?;
         log::info!("catalog: {item}: {} rows ({} new)", r.rows, r.written);
+        written += r.written;
     }
-    Ok(())
+    Ok(written)
 }
 
 fn log_report(r: &backfill::Report) {
@@ -214,24 +223,38 @@ pub fn import(
     }
     let mut cat = Catalog::open(catalog)?;
     let mut report = ImportReport::default();
-    let bar = progress(files.len() as u64, "import");
+    let bar = progress(files.len() as u64, "import", "files");
     for f in &files {
-        let done = data::import::import_file(&store, f, market)
-            .map_err(anyhow::Error::from)
-            .and_then(|imported| ingest_file(&store, &mut cat, &imported, base_url.as_deref()));
+        let done = data::import::import_file(&store, f, market).map_err(anyhow::Error::from).and_then(|imported| {
+            // A refused file leaves the raw archive too: raw is what was imported.
+            ingest_file(&store, &mut cat, &imported, base_url.as_deref()).inspect_err(|_| {
+                let _ = std::fs::remove_file(&imported.stored);
+                let _ = std::fs::remove_file(data::raw::sidecar(&imported.stored));
+            })
+        });
         match done {
             Ok(n) => {
                 report.imported += 1;
                 report.rows_written += n;
             }
             Err(e) => {
-                log::error!("import {}: refused: {e:#}", f.display());
+                log::info!("import {}: refused: {e:#}", f.display());
                 report.refused.push((f.display().to_string(), format!("{e:#}")));
             }
         }
         bar.inc(1);
     }
     bar.finish_and_clear();
+    console::step(&format!("import into {}", catalog.display()));
+    console::detail(&format!(
+        "{} of {} files imported, {} new rows",
+        report.imported,
+        files.len(),
+        thousands(report.rows_written as u64)
+    ));
+    for (file, why) in &report.refused {
+        console::detail(&format!("refused {file}: {why}"));
+    }
     Ok(report)
 }
 
@@ -287,12 +310,7 @@ pub fn import_url(args: &UrlImportArgs) -> anyhow::Result<UrlImportReport> {
     let store = RawStore::new(&args.data_root);
     let client = binance::archive::ArchiveClient::new(Duration::from_secs(30), 3)?;
     let mut report = UrlImportReport { planned: names.len(), ..UrlImportReport::default() };
-    let bar = progress(names.len() as u64, "download");
-    bar.set_style(
-        ProgressStyle::with_template("{msg:>28} [{bar:30}] {human_pos}/{human_len} files ETA {eta}")
-            .expect("valid template")
-            .progress_chars("=> "),
-    );
+    let bar = progress(names.len() as u64, "download", "files");
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let base = args.archive_url.trim_end_matches('/');
     let results = rt.block_on(data::download::fetch_all(&client, &store, base, &names, args.concurrency, &|| {
@@ -315,11 +333,11 @@ pub fn import_url(args: &UrlImportArgs) -> anyhow::Result<UrlImportReport> {
                 files.push(f);
             }
             Ok(Fetched::Missing) => {
-                log::warn!("import {url}: not found (404); Binance has days without files");
+                log::info!("import {url}: not found (404); Binance has days without files");
                 report.missing.push(url);
             }
             Err(e) => {
-                log::error!("import: {e}");
+                log::info!("import: {e}");
                 report.failed.push(e.to_string());
             }
         }
@@ -330,7 +348,7 @@ pub fn import_url(args: &UrlImportArgs) -> anyhow::Result<UrlImportReport> {
             Ok(n) => report.rows_written += n,
             Err(e) => {
                 let msg = format!("{}: {e:#}", f.source.display());
-                log::error!("import {msg}");
+                log::info!("import {msg}");
                 report.failed.push(msg);
             }
         }
@@ -344,6 +362,22 @@ pub fn import_url(args: &UrlImportArgs) -> anyhow::Result<UrlImportReport> {
         report.failed.len(),
         report.rows_written
     );
+    console::step(&format!("import from {base} into {}", args.catalog.display()));
+    console::detail(&format!(
+        "{} files: {} downloaded, {} already stored, {} missing (404), {} failed; {} new rows",
+        report.planned,
+        report.downloaded,
+        report.already_stored,
+        report.missing.len(),
+        report.failed.len(),
+        thousands(report.rows_written as u64)
+    ));
+    for m in &report.missing {
+        console::detail(&format!("missing {m}"));
+    }
+    for f in &report.failed {
+        console::detail(&format!("failed {f}"));
+    }
     Ok(report)
 }
 
@@ -358,13 +392,19 @@ pub fn ls(catalog: &std::path::Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `alphalab catalog rebuild`: the catalog from the raw archive alone.
+/// `alphalab catalog rebuild`: the catalog from the raw archive alone; returns the raw items
+/// that did not convert (listed on the terminal).
 ///
 /// # Errors
-/// Any raw item that fails to convert (named) or a refused catalog folder.
-pub fn rebuild(data_root: &std::path::Path, catalog: &std::path::Path) -> anyhow::Result<()> {
+/// A refused catalog folder or an unreadable raw archive.
+pub fn rebuild(data_root: &std::path::Path, catalog: &std::path::Path) -> anyhow::Result<usize> {
     let store = RawStore::new(data_root);
     let report = data::ingest::rebuild(&store, catalog, None)?;
     log::info!("catalog rebuilt at {}: {} raw items, {} rows", catalog.display(), report.items.len(), report.rows());
-    Ok(())
+    console::step(&format!("catalog rebuilt from {} at {}", store.root().join("raw").display(), catalog.display()));
+    console::detail(&format!("{} raw items, {} rows", report.items.len(), thousands(report.rows() as u64)));
+    for (item, why) in &report.refused {
+        console::detail(&format!("refused {item}: {why}"));
+    }
+    Ok(report.refused.len())
 }

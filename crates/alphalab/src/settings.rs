@@ -62,7 +62,7 @@ pub struct SnapshotArgs {
     /// Output folder [default: outputs]
     #[arg(long, env = "OUTPUT_DIR")]
     pub output_dir: Option<PathBuf>,
-    /// OFF, ERROR, WARN, INFO, DEBUG, TRACE [default: INFO]
+    /// Terminal log level: OFF, ERROR, WARN, INFO, DEBUG, TRACE [default: WARN; the full log is OUTPUT_DIR/alphalab.log]
     #[arg(long, env = "LOG_LEVEL")]
     pub log_level: Option<String>,
     /// Spot REST base URL [default: https://api.binance.com]
@@ -158,7 +158,9 @@ pub struct SnapshotConfig {
     pub ws_capture_seconds: u64,
     pub ws_window: Window,
     pub output_dir: PathBuf,
-    pub log_level: String,
+    /// The terminal's log level when set (default: warnings only; the full log is in
+    /// `OUTPUT_DIR/alphalab.log`).
+    pub log_level: Option<String>,
     pub base_path_spot: String,
     pub base_path_futures: String,
     pub stream_url_spot: String,
@@ -222,8 +224,10 @@ impl SnapshotArgs {
                 format!("WS_WINDOW_SIZE={w:?} is invalid: allowed values are 1h, 4h, 1d (or WINDOW_SIZE_1h, ...)")
             })?,
         };
-        let log_level = self.log_level.unwrap_or_else(|| "INFO".into());
-        crate::logging::level_name(&log_level)?;
+        let log_level = self.log_level;
+        if let Some(l) = &log_level {
+            crate::logging::level_name(l)?;
+        }
         let composite = self.composite_index_symbol.map(|s| s.trim().to_ascii_uppercase()).filter(|s| !s.is_empty());
         let url = |v: Option<String>, var: &str, default: &str| -> Result<String, String> {
             let u = v.unwrap_or_else(|| default.to_string()).trim().trim_end_matches('/').to_string();

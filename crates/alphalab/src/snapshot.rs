@@ -151,8 +151,10 @@ impl Manifest {
     }
 }
 
+/// RFC 3339 UTC to the microsecond (the legacy harness's `isoformat()` precision).
 fn iso(t: SystemTime) -> String {
-    chrono::DateTime::<chrono::Utc>::from(t).to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+    let us = t.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_micros());
+    data::ns_to_rfc3339(u64::try_from(us).unwrap_or(u64::MAX / 1000) * 1000)
 }
 
 fn ms(d: Duration) -> f64 {
@@ -467,4 +469,26 @@ fn log_summary(m: &Manifest) {
     if let Some(err) = &m.websocket.error {
         log::error!("snapshot summary: websocket failed: {err}");
     }
+}
+
+/// The snapshot's summary for the terminal.
+pub fn print_summary(m: &Manifest, out: &Path) {
+    let ok = m.entries.iter().filter(|e| e.ok).count();
+    let bytes: usize = m.entries.iter().map(|e| e.bytes).sum();
+    crate::console::step(&format!("snapshot: {} → {}", m.spot_symbol, out.display()));
+    crate::console::detail(&format!(
+        "REST {ok}/{} payloads ({} kB) in {:.2} s; WebSocket {}: {} events",
+        m.entries.len(),
+        bytes / 1000,
+        m.rest_wall_ms / 1e3,
+        if m.websocket.ok { "ok" } else { "FAILED" },
+        m.websocket.events
+    ));
+    let weights: Vec<String> =
+        m.peak_used_weight.iter().map(|(market, peak, limit)| format!("{market} {peak}/{limit}")).collect();
+    crate::console::detail(&format!("peak used weight per minute: {}", weights.join(", ")));
+    for e in m.entries.iter().filter(|e| !e.ok) {
+        crate::console::detail(&format!("FAILED {}/{}: {}", e.market, e.name, e.error.as_deref().unwrap_or("?")));
+    }
+    crate::console::detail("manifest.json lists every payload");
 }

@@ -1,5 +1,6 @@
 //! `alphalab demo` (README's first command) end to end on the embedded simulator: exit code 0,
-//! the snapshot, the five figures, the catalog, and an HTML report per backtest and sweep.
+//! the snapshot, the five figures, the catalog, an HTML report per backtest and sweep, a short
+//! terminal summary and the full engine log in the output folder.
 
 use std::process::Command;
 
@@ -10,11 +11,23 @@ fn demo_writes_snapshot_figures_results_and_reports() {
     let run = Command::new(env!("CARGO_BIN_EXE_alphalab"))
         .args(["demo", "--days", "1", "--ws-capture-seconds", "2", "--output-dir"])
         .arg(&out)
-        .env("NAUTILUS_LOG", "stdout=Warn")
+        .env_remove("NAUTILUS_LOG")
+        .env_remove("LOG_LEVEL")
         .output()
         .unwrap();
     let log = String::from_utf8_lossy(&run.stdout).to_string() + &String::from_utf8_lossy(&run.stderr);
     assert!(run.status.success(), "demo failed: {log}");
+    // A quiet terminal: the steps' summaries, no engine banner, no per-order lines.
+    let lines = log.lines().count();
+    assert!(lines < 80, "{lines} terminal lines:\n{log}");
+    assert!(!log.contains("NAUTILUS") && !log.contains("[INFO]") && !log.contains("[WARN]"), "{log}");
+    for step in ["snapshot:", "backfill spot", "backfill usdm", "figures: 5 of 5", "backtest ", "sweep ", "demo: done"]
+    {
+        assert!(log.contains(step), "no {step:?} in:\n{log}");
+    }
+    // The full log, NautilusTrader's included, is in the output folder.
+    let file = std::fs::read_to_string(out.join("alphalab.log")).unwrap();
+    assert!(file.contains("[INFO]") && file.contains("NAUTILUS TRADER") && file.contains("SubmitOrder"), "log file");
     let manifest: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
     assert_eq!(manifest["entries"].as_array().unwrap().len(), 40);

@@ -23,9 +23,12 @@ mod common;
 use std::{collections::BTreeMap, path::Path, process::Command, str::FromStr, sync::Arc, time::Instant};
 
 use backtest::{
-    adapter::Fill,
-    alpha::{Alpha, Context, MarketEvent, Target},
-    run::{Inputs, Registry, RunSpec, StrategySpec, run_inputs},
+    alpha::{Alpha, AlphaResult, Context, MarketEvent, Target},
+    engine::{RunOptions, run_inputs},
+    inputs::Inputs,
+    recorder::Fill,
+    registry::Registry,
+    spec::{RunSpec, StrategySpec},
     sweep::{SweepSpec, run_sweep_inputs},
     venue::{VenueKind, VenueSpec},
 };
@@ -77,9 +80,11 @@ struct EmaCross {
 }
 
 impl EmaCross {
-    fn from_params(v: &toml::Value) -> anyhow::Result<Box<dyn Alpha>> {
+    fn from_params(v: &toml::Value) -> AlphaResult<Box<dyn Alpha>> {
         let p: EmaParams = v.clone().try_into()?;
-        anyhow::ensure!(p.fast > 0 && p.slow > p.fast, "need 0 < fast < slow");
+        if p.fast == 0 || p.slow <= p.fast {
+            return Err("need 0 < fast < slow".into());
+        }
         let a = |n: u32| 2.0 / (f64::from(n) + 1.0);
         let state = ids(&p.instruments)?.into_iter().map(|id| (id, 0.0, 0.0, None)).collect();
         Ok(Box::new(Self { a_fast: a(p.fast), a_slow: a(p.slow), qty: p.qty, state }))
@@ -87,7 +92,7 @@ impl EmaCross {
 }
 
 impl Alpha for EmaCross {
-    fn on_event(&mut self, ev: &MarketEvent<'_>, _ctx: &Context) -> anyhow::Result<()> {
+    fn on_event(&mut self, ev: &MarketEvent<'_>, _ctx: &Context) -> AlphaResult<()> {
         if let MarketEvent::Bar(b) = ev {
             let id = b.bar_type.instrument_id();
             if let Some((_, f, s, t)) = self.state.iter_mut().find(|x| x.0 == id) {
@@ -104,7 +109,7 @@ impl Alpha for EmaCross {
         Ok(())
     }
 
-    fn targets(&mut self, _ctx: &Context) -> anyhow::Result<Vec<Target>> {
+    fn targets(&mut self, _ctx: &Context) -> AlphaResult<Vec<Target>> {
         Ok(self.state.iter().filter_map(|x| x.3.map(|q| Target { instrument_id: x.0, quantity: q })).collect())
     }
 }
@@ -121,7 +126,7 @@ struct HoldParams {
 }
 
 impl HoldAll {
-    fn from_params(v: &toml::Value) -> anyhow::Result<Box<dyn Alpha>> {
+    fn from_params(v: &toml::Value) -> AlphaResult<Box<dyn Alpha>> {
         let p: HoldParams = v.clone().try_into()?;
         let ids = ids(&p.targets.iter().map(|t| t.0.clone()).collect::<Vec<_>>())?;
         Ok(Box::new(Self(ids.into_iter().zip(p.targets).map(|(id, t)| (id, t.1, false)).collect())))
@@ -129,12 +134,12 @@ impl HoldAll {
 }
 
 impl Alpha for HoldAll {
-    fn on_event(&mut self, _ev: &MarketEvent<'_>, ctx: &Context) -> anyhow::Result<()> {
+    fn on_event(&mut self, _ev: &MarketEvent<'_>, ctx: &Context) -> AlphaResult<()> {
         self.0.iter_mut().for_each(|x| x.2 |= ctx.last_price(&x.0).is_some());
         Ok(())
     }
 
-    fn targets(&mut self, _ctx: &Context) -> anyhow::Result<Vec<Target>> {
+    fn targets(&mut self, _ctx: &Context) -> AlphaResult<Vec<Target>> {
         Ok(self.0.iter().filter(|x| x.2).map(|x| Target { instrument_id: x.0, quantity: x.1 }).collect())
     }
 }
@@ -275,7 +280,7 @@ fn main() -> anyhow::Result<()> {
         let inp = if with_perp { (*both).clone() } else { (*inputs).clone() };
         let rs = spec(strategy, &params, with_perp);
         let t = Instant::now();
-        let r = run_inputs(&rs, inp, &reg)?;
+        let r = run_inputs(&rs, inp, &reg, RunOptions::default())?;
         let s = t.elapsed().as_secs_f64();
         let rust_eps = r.iterations as f64 / s;
         println!(
@@ -311,7 +316,7 @@ fn main() -> anyhow::Result<()> {
     let mut times = Vec::new();
     for threads in [1usize, 2] {
         let t = Instant::now();
-        let r = run_sweep_inputs(&sweep, inputs.clone(), &reg, threads)?;
+        let r = run_sweep_inputs(&sweep, inputs.clone(), &reg, threads, None)?;
         let s = t.elapsed().as_secs_f64();
         let events: usize = r.ranking.iter().map(|o| o.iterations).sum();
         anyhow::ensure!(r.failures() == 0, "sweep variants failed: {:?}", r.ranking.iter().find(|o| o.error.is_some()));
@@ -319,7 +324,7 @@ fn main() -> anyhow::Result<()> {
             "sweep 16 EMA sets on {threads} thread(s): {s:.2} s, {:>10.0} events/s; best {:?} sharpe {:.3}",
             events as f64 / s,
             r.ranking[0].grid.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>(),
-            r.ranking[0].stats.as_ref().map_or(f64::NAN, |x| x.sharpe)
+            r.ranking[0].stats.as_ref().and_then(|x| x.sharpe).unwrap_or(f64::NAN)
         );
         times.push(s);
     }

@@ -1,6 +1,6 @@
 //! The researcher's interface: an [`Alpha`] is a black box that sees market events and states
-//! target positions. It knows nothing about venues, orders, fees or funding; the adapter
-//! ([`crate::adapter`]) turns its targets into orders.
+//! target positions. It knows nothing about venues, orders, fees or funding; the framework
+//! ([`crate::strategy`], [`crate::execution`]) turns its targets into orders.
 
 use std::collections::BTreeMap;
 
@@ -139,6 +139,13 @@ pub struct Target {
     pub quantity: Decimal,
 }
 
+/// What an Alpha's hooks return on failure: any error (`?` converts `std` errors, `String`s and
+/// `anyhow` errors alike).
+pub type AlphaError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Result of an Alpha's hooks.
+pub type AlphaResult<T> = std::result::Result<T, AlphaError>;
+
 /// A research strategy. Implementations must be deterministic given the events (seed any
 /// randomness from the params) for runs to be reproducible.
 pub trait Alpha: 'static {
@@ -146,14 +153,13 @@ pub trait Alpha: 'static {
     /// events; funding may arrive later, see [`MarketEvent::Funding`]).
     ///
     /// # Errors
-    /// Returned to nautilus' data handler, which logs it (NOT verified whether 0.57 then stops
-    /// the run: do not rely on errors for control flow).
-    fn on_event(&mut self, ev: &MarketEvent<'_>, ctx: &Context) -> anyhow::Result<()>;
+    /// An error stops the run, naming the strategy and the event.
+    fn on_event(&mut self, ev: &MarketEvent<'_>, ctx: &Context) -> AlphaResult<()>;
 
     /// Target positions to hold now. Called after every event; instruments not listed keep
     /// their position. Returning the same targets again is harmless (open orders are netted).
     ///
     /// # Errors
     /// As for [`Alpha::on_event`].
-    fn targets(&mut self, ctx: &Context) -> anyhow::Result<Vec<Target>>;
+    fn targets(&mut self, ctx: &Context) -> AlphaResult<Vec<Target>>;
 }

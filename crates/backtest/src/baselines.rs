@@ -3,13 +3,12 @@
 
 use std::{collections::BTreeMap, path::Path, str::FromStr};
 
-use anyhow::Context as _;
 use nautilus_core::UnixNanos;
 use nautilus_model::identifiers::InstrumentId;
 use rust_decimal::Decimal;
 use serde::Deserialize;
 
-use crate::alpha::{Alpha, Context, MarketEvent, Target};
+use crate::alpha::{Alpha, AlphaResult, Context, MarketEvent, Target};
 
 /// How much [`BuyAndHold`] buys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,20 +46,21 @@ impl BuyAndHold {
     ///
     /// # Errors
     /// Unknown keys, or not exactly one of `quantity` / `fraction`.
-    pub fn from_params(params: &toml::Value) -> anyhow::Result<Box<dyn Alpha>> {
-        let p: BuyAndHoldParams = params.clone().try_into().context("strategy.params (buy-and-hold)")?;
+    pub fn from_params(params: &toml::Value) -> AlphaResult<Box<dyn Alpha>> {
+        let p: BuyAndHoldParams =
+            params.clone().try_into().map_err(|e| format!("strategy.params (buy-and-hold): {e}"))?;
         let size = match (p.quantity, p.fraction) {
             (Some(q), None) => Size::Quantity(q),
             (None, Some(f)) => Size::Fraction(f),
-            _ => anyhow::bail!("strategy.params (buy-and-hold): set exactly one of `quantity`, `fraction`"),
+            _ => return Err("strategy.params (buy-and-hold): set exactly one of `quantity`, `fraction`".into()),
         };
-        let id = InstrumentId::from_str(&p.instrument_id).context("strategy.params.instrument_id")?;
+        let id = InstrumentId::from_str(&p.instrument_id).map_err(|e| format!("strategy.params.instrument_id: {e}"))?;
         Ok(Box::new(Self::new(id, size)))
     }
 }
 
 impl Alpha for BuyAndHold {
-    fn on_event(&mut self, _ev: &MarketEvent<'_>, ctx: &Context) -> anyhow::Result<()> {
+    fn on_event(&mut self, _ev: &MarketEvent<'_>, ctx: &Context) -> AlphaResult<()> {
         if self.target.is_none() && ctx.last_price(&self.instrument_id).is_some() {
             self.target = match self.size {
                 Size::Quantity(q) => Some(Target { instrument_id: self.instrument_id, quantity: q }),
@@ -70,7 +70,7 @@ impl Alpha for BuyAndHold {
         Ok(())
     }
 
-    fn targets(&mut self, _ctx: &Context) -> anyhow::Result<Vec<Target>> {
+    fn targets(&mut self, _ctx: &Context) -> AlphaResult<Vec<Target>> {
         Ok(self.target.into_iter().collect())
     }
 }
@@ -110,17 +110,23 @@ impl TargetsFromFile {
     ///
     /// # Errors
     /// A wrong header or a bad field, naming the line.
-    pub fn parse_csv(text: &str) -> anyhow::Result<Vec<TargetRow>> {
+    pub fn parse_csv(text: &str) -> Result<Vec<TargetRow>, String> {
         let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
-        let (_, header) = lines.next().context("targets file is empty")?;
-        anyhow::ensure!(header.trim() == "ts,instrument_id,target", "targets header must be `ts,instrument_id,target`");
+        let (_, header) = lines.next().ok_or("targets file is empty")?;
+        if header.trim() != "ts,instrument_id,target" {
+            return Err("targets header must be `ts,instrument_id,target`".into());
+        }
         lines
             .map(|(n, l)| {
+                let n = n + 1;
                 let f: Vec<&str> = l.split(',').map(str::trim).collect();
-                anyhow::ensure!(f.len() == 3, "line {}: expected 3 columns", n + 1);
-                let ts = f[0].parse::<u64>().with_context(|| format!("line {}: ts", n + 1))?;
-                let id = InstrumentId::from_str(f[1]).with_context(|| format!("line {}: instrument_id", n + 1))?;
-                let q = Decimal::from_str(f[2]).with_context(|| format!("line {}: target", n + 1))?;
+                if f.len() != 3 {
+                    return Err(format!("line {n}: expected 3 columns, got {}", f.len()));
+                }
+                let ts = f[0].parse::<u64>().map_err(|e| format!("line {n}: ts {:?}: {e}", f[0]))?;
+                let id =
+                    InstrumentId::from_str(f[1]).map_err(|e| format!("line {n}: instrument_id {:?}: {e}", f[1]))?;
+                let q = Decimal::from_str(f[2]).map_err(|e| format!("line {n}: target {:?}: {e}", f[2]))?;
                 Ok(TargetRow { ts: UnixNanos::from(ts), target: Target { instrument_id: id, quantity: q } })
             })
             .collect()
@@ -130,27 +136,28 @@ impl TargetsFromFile {
     ///
     /// # Errors
     /// I/O or [`Self::parse_csv`] errors, naming the path.
-    pub fn from_path(path: &Path) -> anyhow::Result<Self> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        Ok(Self::new(Self::parse_csv(&text).with_context(|| format!("parsing {}", path.display()))?))
+    pub fn from_path(path: &Path) -> Result<Self, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+        Ok(Self::new(Self::parse_csv(&text).map_err(|e| format!("{}: {e}", path.display()))?))
     }
 
     /// From params `{ path = "targets.csv" }`.
     ///
     /// # Errors
     /// Unknown keys, or the file errors.
-    pub fn from_params(params: &toml::Value) -> anyhow::Result<Box<dyn Alpha>> {
-        let p: TargetsParams = params.clone().try_into().context("strategy.params (targets-from-file)")?;
+    pub fn from_params(params: &toml::Value) -> AlphaResult<Box<dyn Alpha>> {
+        let p: TargetsParams =
+            params.clone().try_into().map_err(|e| format!("strategy.params (targets-from-file): {e}"))?;
         Ok(Box::new(Self::from_path(Path::new(&p.path))?))
     }
 }
 
 impl Alpha for TargetsFromFile {
-    fn on_event(&mut self, _ev: &MarketEvent<'_>, _ctx: &Context) -> anyhow::Result<()> {
+    fn on_event(&mut self, _ev: &MarketEvent<'_>, _ctx: &Context) -> AlphaResult<()> {
         Ok(())
     }
 
-    fn targets(&mut self, ctx: &Context) -> anyhow::Result<Vec<Target>> {
+    fn targets(&mut self, ctx: &Context) -> AlphaResult<Vec<Target>> {
         while let Some(r) = self.rows.get(self.next).filter(|r| r.ts <= ctx.now) {
             self.current.insert(r.target.instrument_id, r.target.quantity);
             self.next += 1;

@@ -12,6 +12,8 @@ use nautilus_model::identifiers::InstrumentId;
 use rust_decimal::Decimal;
 use serde::Serialize;
 
+use crate::error::{Error, Result};
+
 /// One funding settlement applied to the position.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FundingEntry {
@@ -26,14 +28,6 @@ pub struct FundingEntry {
     pub payment: Decimal,
     /// Running sum of `payment` over the ledger (all instruments, in time order).
     pub cumulative: Decimal,
-}
-
-/// Errors of [`funding_ledger`].
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum FundingError {
-    /// Neither the settlement row nor the price series gives a mark price at or before `ts`.
-    #[error("no mark price for {instrument_id} funding at ts {ts}")]
-    NoMarkPrice { instrument_id: String, ts: u64 },
 }
 
 /// The payment of one settlement: `−qty × mark × rate`.
@@ -61,13 +55,13 @@ pub fn position_at(history: &[(UnixNanos, Decimal)], ts: UnixNanos) -> Decimal {
 /// Entries come out ascending by `(ts, instrument_id)`; `cumulative` runs over all of them.
 ///
 /// # Errors
-/// [`FundingError::NoMarkPrice`] when a non-flat settlement has no mark price.
+/// [`Error::NoMarkPrice`] when a non-flat settlement has no mark price.
 pub fn funding_ledger(
     history: impl Fn(&InstrumentId) -> Vec<(UnixNanos, Decimal)>,
     settlements: &[FundingPayment],
     marks: impl Fn(&InstrumentId, UnixNanos) -> Option<Decimal>,
     include_flat: bool,
-) -> Result<Vec<FundingEntry>, FundingError> {
+) -> Result<Vec<FundingEntry>> {
     let mut rows: Vec<&FundingPayment> = settlements.iter().collect();
     rows.sort_by_key(|x| (x.ts, x.instrument_id.to_string()));
     let mut cache: std::collections::BTreeMap<String, Vec<(UnixNanos, Decimal)>> = Default::default();
@@ -83,7 +77,7 @@ pub fn funding_ledger(
         let mark_price = match row.mark_price.or_else(|| marks(&row.instrument_id, row.ts)) {
             Some(m) => m,
             None if position.is_zero() => Decimal::ZERO,
-            None => return Err(FundingError::NoMarkPrice { instrument_id: key, ts: row.ts.as_u64() }),
+            None => return Err(Error::NoMarkPrice { instrument_id: key, ts: row.ts.as_u64() }),
         };
         let pay = payment(position, mark_price, row.rate);
         cumulative += pay;
@@ -162,7 +156,10 @@ mod tests {
     fn missing_mark_is_an_error() {
         let hist = vec![(UnixNanos::from(0), d("1"))];
         let err = funding_ledger(|_| hist.clone(), &[row(1, "0.0001", None)], |_, _| None, false).unwrap_err();
-        assert_eq!(err, FundingError::NoMarkPrice { instrument_id: id().to_string(), ts: H8 });
+        assert!(
+            matches!(err, Error::NoMarkPrice { ref instrument_id, ts } if *instrument_id == id().to_string() && ts == H8),
+            "{err}"
+        );
     }
 
     #[test]

@@ -1,25 +1,37 @@
 //! Backtests of black-box [`alpha::Alpha`]s on NautilusTrader's `BacktestEngine`.
 //!
-//! - [`alpha`]: the researcher's interface (events, context, targets).
-//! - [`adapter`]: the one nautilus strategy that wraps any Alpha and turns targets into orders.
+//! Data flows one way: [`spec`] (the run file) → [`inputs`] (catalog data) → [`engine`] (the
+//! runner, with [`strategy`] inside NautilusTrader) → [`result`] → [`output`] (the run folder).
+//!
+//! - [`alpha`]: the researcher's interface (events, context, targets); [`registry`] builds one
+//!   by name; [`baselines`] are the two that measure the pipeline; [`strategies`] holds the
+//!   researcher's own, created by [`scaffold`] (`alphalab new-strategy`).
+//! - [`strategy`]: the one nautilus strategy that wraps any Alpha; [`execution`] is its policy
+//!   (targets → orders), [`ledger`] its exact book, [`recorder`] what it records.
 //! - [`venue`]: spot (cash) and USD-M (margin) venue configs, fees, slippage, latency.
 //! - [`funding`]: the funding ledger (the 0.57 engine applies no funding).
-//! - [`baselines`]: `BuyAndHold` and `TargetsFromFile`.
 //! - [`stats`]: performance statistics of an equity curve.
-//! - [`run`]: `RunSpec` (TOML) → engine → [`run::RunResult`].
-//! - [`results`]: the run folder's files (CSV + Parquet tables, JSON, the spec as run).
 //! - [`sweep`]: parameter grids and walk-forward windows, run in parallel and ranked.
-//! - [`strategies`]: research strategies by name ([`strategies::registry`]).
-//! - [`scaffold`]: `alphalab new-strategy` (template and registration).
+//! - [`error`]: the crate's one error type.
 
-pub mod adapter;
 pub mod alpha;
 pub mod baselines;
+pub mod engine;
+pub mod error;
+pub mod execution;
 pub mod funding;
-pub mod results;
-pub mod run;
+pub mod inputs;
+pub mod ledger;
+pub mod output;
+pub mod recorder;
+pub mod registry;
+pub mod result;
 pub mod scaffold;
+pub mod spec;
 pub mod stats;
 pub mod strategies;
+pub mod strategy;
 pub mod sweep;
 pub mod venue;
+
+pub use error::{Error, Result};

@@ -9,7 +9,12 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context as _, bail};
+use crate::error::{Error, Result};
+
+/// The error of a scaffolding step, under the command's name.
+fn refuse(msg: String) -> Error {
+    Error::spec("new-strategy", msg)
+}
 
 /// Marker line in `strategies/mod.rs` above which `pub mod` lines are inserted.
 pub const MODS_MARKER: &str = "// alphalab:new-strategy mods";
@@ -86,14 +91,14 @@ pub const TEMPLATE: &str = include_str!("scaffold_template.rs.txt");
 /// # Errors
 /// Not an ASCII identifier (letters, digits, `_`, `-`, starting with a letter), or a reserved
 /// name (a Rust keyword, a baseline, `template_check`).
-pub fn names(name: &str) -> anyhow::Result<(String, String)> {
+pub fn names(name: &str) -> Result<(String, String)> {
     let ok = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
     if !ok {
-        bail!(
+        return Err(refuse(format!(
             "invalid strategy name {name:?}: use ASCII letters, digits, `_` or `-`, starting with a letter \
              (e.g. `mean_reversion` or `MeanReversion`)"
-        );
+        )));
     }
     let mut snake = String::new();
     let mut prev: Option<char> = None;
@@ -114,9 +119,9 @@ pub fn names(name: &str) -> anyhow::Result<(String, String)> {
     }
     let snake = snake.trim_end_matches('_').to_string();
     if RESERVED.contains(&snake.as_str()) {
-        bail!(
+        return Err(refuse(format!(
             "invalid strategy name {name:?}: `{snake}` is reserved (a Rust keyword, a baseline or the template check)"
-        );
+        )));
     }
     let camel: String = snake
         .split('_')
@@ -133,7 +138,7 @@ pub fn names(name: &str) -> anyhow::Result<(String, String)> {
 ///
 /// # Errors
 /// As for [`names`].
-pub fn render(name: &str) -> anyhow::Result<String> {
+pub fn render(name: &str) -> Result<String> {
     let (module, ty) = names(name)?;
     Ok(render_unchecked(&module, &ty))
 }
@@ -147,7 +152,7 @@ fn render_unchecked(module: &str, ty: &str) -> String {
 ///
 /// # Errors
 /// A marker line is missing.
-pub fn insert_registration(mod_rs: &str, module: &str, ty: &str) -> anyhow::Result<String> {
+pub fn insert_registration(mod_rs: &str, module: &str, ty: &str) -> Result<String> {
     let mod_line = format!("pub mod {module};");
     let reg_line = format!("    reg.register(\"{module}\", {module}::{ty}::from_params);");
     let has = |line: &str| mod_rs.lines().any(|l| l.trim() == line.trim());
@@ -170,7 +175,9 @@ pub fn insert_registration(mod_rs: &str, module: &str, ty: &str) -> anyhow::Resu
         out.push_str(l);
     }
     if !mods_seen || !reg_seen {
-        bail!("strategies/mod.rs: marker lines `{MODS_MARKER}` and `{REGISTER_MARKER}` are required");
+        return Err(refuse(format!(
+            "strategies/mod.rs: marker lines `{MODS_MARKER}` and `{REGISTER_MARKER}` are required"
+        )));
     }
     Ok(out)
 }
@@ -179,18 +186,19 @@ pub fn insert_registration(mod_rs: &str, module: &str, ty: &str) -> anyhow::Resu
 ///
 /// # Errors
 /// Invalid name, an existing strategy file, a `mod.rs` without markers, I/O.
-pub fn generate(dir: &Path, name: &str) -> anyhow::Result<PathBuf> {
+pub fn generate(dir: &Path, name: &str) -> Result<PathBuf> {
     let (module, ty) = names(name)?;
     let mod_rs = dir.join("mod.rs");
-    let text = std::fs::read_to_string(&mod_rs)
-        .with_context(|| format!("reading {} (run from the repository root or pass --dir)", mod_rs.display()))?;
+    let text = std::fs::read_to_string(&mod_rs).map_err(|e| {
+        refuse(format!("reading {}: {e} (run from the repository root or pass --dir)", mod_rs.display()))
+    })?;
     let file = dir.join(format!("{module}.rs"));
     if file.exists() {
-        bail!("strategy `{module}` already exists: {}", file.display());
+        return Err(refuse(format!("strategy `{module}` already exists: {}", file.display())));
     }
     let updated = insert_registration(&text, &module, &ty)?;
-    std::fs::write(&file, render(name)?).with_context(|| format!("writing {}", file.display()))?;
-    std::fs::write(&mod_rs, updated).with_context(|| format!("writing {}", mod_rs.display()))?;
+    std::fs::write(&file, render(name)?).map_err(Error::io(&file))?;
+    std::fs::write(&mod_rs, updated).map_err(Error::io(&mod_rs))?;
     Ok(file)
 }
 
@@ -206,14 +214,18 @@ mod tests {
         assert_eq!(names("EMACross").unwrap(), ("emacross".into(), "Emacross".into()));
         for bad in ["", "1abc", "a b", "a.b", "ä", "self", "buy-and-hold", "template_check", "fn"] {
             let e = names(bad).unwrap_err().to_string();
-            assert!(e.starts_with(&format!("invalid strategy name {bad:?}")), "{e}");
+            assert!(e.starts_with(&format!("new-strategy: invalid strategy name {bad:?}")), "{e}");
         }
     }
 
     #[test]
     fn template_check_is_the_rendered_template() {
         let checked_in = include_str!("strategies/template_check.rs");
-        assert!(render("template_check").is_err(), "reserved");
+        assert_eq!(
+            render("template_check").unwrap_err().to_string(),
+            "new-strategy: invalid strategy name \"template_check\": `template_check` is reserved (a Rust keyword, a \
+             baseline or the template check)"
+        );
         let rendered = render_unchecked("template_check", "TemplateCheck");
         assert!(rendered == checked_in, "src/strategies/template_check.rs drifted from the template: regenerate it");
         assert!(!rendered.contains("__"), "unreplaced placeholder");
@@ -237,7 +249,7 @@ mod tests {
         assert!(m.find("pub mod mean_reversion;").unwrap() < m.find(MODS_MARKER).unwrap());
         // an existing name is refused, mod.rs untouched
         let e = generate(&dir, "mean-reversion").unwrap_err().to_string();
-        assert!(e.starts_with("strategy `mean_reversion` already exists"), "{e}");
+        assert!(e.starts_with("new-strategy: strategy `mean_reversion` already exists"), "{e}");
         assert_eq!(std::fs::read_to_string(dir.join("mod.rs")).unwrap(), m);
         // lines already present (file deleted by hand) are not duplicated
         std::fs::remove_file(&f).unwrap();
@@ -247,7 +259,11 @@ mod tests {
         generate(&dir, "b2").unwrap();
         let m2 = std::fs::read_to_string(dir.join("mod.rs")).unwrap();
         assert!(m2.find("pub mod mean_reversion;").unwrap() < m2.find("pub mod b2;").unwrap());
-        assert!(generate(&dir, "no good").is_err());
+        assert_eq!(
+            generate(&dir, "no good").unwrap_err().to_string(),
+            "new-strategy: invalid strategy name \"no good\": use ASCII letters, digits, `_` or `-`, starting with a \
+             letter (e.g. `mean_reversion` or `MeanReversion`)"
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

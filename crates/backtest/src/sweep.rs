@@ -43,14 +43,21 @@ use std::{
     },
 };
 
-use anyhow::{Context as _, bail};
-use nautilus_model::data::HasTsInit;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    run::{Inputs, Registry, RunSpec, load_inputs, logging_guard, run_inputs},
+    engine::{Progress, RunOptions, logging_guard, run_inputs},
+    error::{Error, Result},
+    inputs::{Inputs, load_inputs},
+    output::{pretty_json, write_results},
+    registry::Registry,
+    spec::RunSpec,
     stats::{LOWER_IS_BETTER, STAT_NAMES, Stats},
 };
+
+fn bad(key: impl Into<String>, msg: impl std::fmt::Display) -> Error {
+    Error::spec(key, msg)
+}
 
 const DAY_NS: u64 = 86_400_000_000_000;
 
@@ -99,8 +106,8 @@ impl SweepSpec {
     ///
     /// # Errors
     /// TOML syntax, unknown/missing keys, wrong types, an unknown `rank_by`.
-    pub fn from_toml(text: &str) -> anyhow::Result<Self> {
-        let s: Self = toml::from_str(text).map_err(|e| anyhow::anyhow!("sweep file: {e}"))?;
+    pub fn from_toml(text: &str) -> Result<Self> {
+        let s: Self = toml::from_str(text).map_err(|e| bad("sweep file", e.to_string().trim_end()))?;
         s.validate()?;
         Ok(s)
     }
@@ -109,36 +116,37 @@ impl SweepSpec {
     ///
     /// # Errors
     /// I/O and [`Self::from_toml`] errors, naming the path.
-    pub fn load(path: &Path) -> anyhow::Result<Self> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        Self::from_toml(&text).with_context(|| format!("in {}", path.display()))
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(Error::io(path))?;
+        Self::from_toml(&text).map_err(|e| bad(path.display().to_string(), e))
     }
 
     /// Checks `rank_by`, the grid and the walk-forward lengths.
     ///
     /// # Errors
     /// Names the key.
-    pub fn validate(&self) -> anyhow::Result<()> {
+    pub fn validate(&self) -> Result<()> {
         if !STAT_NAMES.contains(&self.rank_by.as_str()) {
-            bail!("rank_by: unknown statistic {:?} (one of {})", self.rank_by, STAT_NAMES.join(", "));
+            let msg = format!("unknown statistic {:?} (one of {})", self.rank_by, STAT_NAMES.join(", "));
+            return Err(bad("rank_by", msg));
         }
         for (k, v) in &self.grid {
             if v.is_empty() {
-                bail!("grid.{k}: no values");
+                return Err(bad(format!("grid.{k}"), "no values"));
             }
             if self.walk_forward.as_ref().is_some_and(|w| w.pass_train_window)
                 && (k == "train_start" || k == "train_end")
             {
-                bail!("grid.{k}: set by walk_forward");
+                return Err(bad(format!("grid.{k}"), "set by walk_forward"));
             }
         }
         if !self.grid.is_empty() && !self.base.strategy.params.is_table() {
-            bail!("base.strategy.params: must be a table to apply the grid");
+            return Err(bad("base.strategy.params", "must be a table to apply the grid"));
         }
         if let Some(w) = &self.walk_forward
             && (w.test_days == 0 || w.step_days == 0)
         {
-            bail!("walk_forward: test_days and step_days must be > 0");
+            return Err(bad("walk_forward", "test_days and step_days must be > 0"));
         }
         Ok(())
     }
@@ -164,14 +172,10 @@ pub struct Variant {
     pub spec: RunSpec,
 }
 
-fn rfc3339(ns: u64) -> String {
-    chrono::DateTime::from_timestamp_nanos(ns as i64).to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
-}
+use data::ns_to_rfc3339 as rfc3339;
 
-fn parse_time(key: &str, s: &str) -> anyhow::Result<u64> {
-    let t = chrono::DateTime::parse_from_rfc3339(s).with_context(|| format!("{key}: not RFC 3339: {s:?}"))?;
-    let ns = t.timestamp_nanos_opt().with_context(|| format!("{key}: out of range"))?;
-    u64::try_from(ns).with_context(|| format!("{key}: before 1970"))
+fn parse_time(key: &'static str, s: &str) -> Result<u64> {
+    data::rfc3339_to_ns(key, s).map(|t| t.as_u64()).map_err(|e| bad(key, e))
 }
 
 /// Every variant of `spec`; `data_range` (first, last `ts_init`) is used for walk-forward when
@@ -179,7 +183,7 @@ fn parse_time(key: &str, s: &str) -> anyhow::Result<u64> {
 ///
 /// # Errors
 /// Bad times, or a walk-forward with no complete test window.
-pub fn variants(spec: &SweepSpec, data_range: Option<(u64, u64)>) -> anyhow::Result<Vec<Variant>> {
+pub fn variants(spec: &SweepSpec, data_range: Option<(u64, u64)>) -> Result<Vec<Variant>> {
     let mut points: Vec<BTreeMap<String, toml::Value>> = vec![BTreeMap::new()];
     for (k, values) in &spec.grid {
         points = points
@@ -198,11 +202,11 @@ pub fn variants(spec: &SweepSpec, data_range: Option<(u64, u64)>) -> anyhow::Res
         Some(w) => {
             let start = match &spec.base.start {
                 Some(s) => parse_time("base.start", s)?,
-                None => data_range.context("walk_forward: no data and no base.start")?.0,
+                None => data_range.ok_or_else(|| bad("walk_forward", "no data and no base.start"))?.0,
             };
             let end_excl = match &spec.base.end {
                 Some(s) => parse_time("base.end", s)? + 1,
-                None => data_range.context("walk_forward: no data and no base.end")?.1 + 1,
+                None => data_range.ok_or_else(|| bad("walk_forward", "no data and no base.end"))?.1 + 1,
             };
             let mut out = Vec::new();
             let mut s = start;
@@ -216,11 +220,9 @@ pub fn variants(spec: &SweepSpec, data_range: Option<(u64, u64)>) -> anyhow::Res
                 s += w.step_days * DAY_NS;
             }
             if out.is_empty() {
-                bail!(
-                    "walk_forward: no complete train+test window between {} and {}",
-                    rfc3339(start),
-                    rfc3339(end_excl - 1)
-                );
+                let msg =
+                    format!("no complete train+test window between {} and {}", rfc3339(start), rfc3339(end_excl - 1));
+                return Err(bad("walk_forward", msg));
             }
             out
         }
@@ -240,7 +242,7 @@ pub fn variants(spec: &SweepSpec, data_range: Option<(u64, u64)>) -> anyhow::Res
                     t.insert("train_end".into(), toml::Value::String(rfc3339(w.train_end)));
                 }
             } else if pass_train && window.is_some() {
-                bail!("base.strategy.params: must be a table to pass the train window");
+                return Err(bad("base.strategy.params", "must be a table to pass the train window"));
             }
             if let Some(w) = window {
                 run.start = Some(rfc3339(w.test_start));
@@ -255,12 +257,12 @@ pub fn variants(spec: &SweepSpec, data_range: Option<(u64, u64)>) -> anyhow::Res
 
 /// `base` with the grid point's dotted keys set (`venue.taker_fee`; `run.<key>` for a top-level
 /// key), checked by deserialising the result (unknown keys and wrong types are refused).
-fn with_run_keys(base: &RunSpec, point: &BTreeMap<String, toml::Value>) -> anyhow::Result<RunSpec> {
+fn with_run_keys(base: &RunSpec, point: &BTreeMap<String, toml::Value>) -> Result<RunSpec> {
     let dotted: Vec<_> = point.iter().filter(|(k, _)| k.contains('.')).collect();
     if dotted.is_empty() {
         return Ok(base.clone());
     }
-    let mut doc = toml::Value::try_from(base).context("serialising the base run")?;
+    let mut doc = toml::Value::try_from(base).map_err(|e| Error::encode("the base run", e))?;
     for (k, v) in dotted {
         let path: Vec<&str> = k.strip_prefix("run.").unwrap_or(k).split('.').collect();
         let (last, parents) = path.split_last().expect("split yields one part");
@@ -269,31 +271,12 @@ fn with_run_keys(base: &RunSpec, point: &BTreeMap<String, toml::Value>) -> anyho
             t = t
                 .as_table_mut()
                 .and_then(|t| t.get_mut(*p))
-                .with_context(|| format!("grid.{k}: the base run has no table `{p}`"))?;
+                .ok_or_else(|| bad(format!("grid.{k}"), format!("the base run has no table `{p}`")))?;
         }
-        t.as_table_mut().with_context(|| format!("grid.{k}: not a table"))?.insert((*last).to_string(), v.clone());
+        let t = t.as_table_mut().ok_or_else(|| bad(format!("grid.{k}"), "not a table"))?;
+        t.insert((*last).to_string(), v.clone());
     }
-    doc.try_into().map_err(|e| anyhow::anyhow!("grid: {e}"))
-}
-
-/// The part of `inputs` with `ts_init` (funding: `ts`) in `[start, end]` (inclusive).
-#[must_use]
-pub fn window_inputs(inputs: &Inputs, start: Option<u64>, end: Option<u64>) -> Inputs {
-    let inside = |t: u64| start.is_none_or(|s| t >= s) && end.is_none_or(|e| t <= e);
-    Inputs {
-        instruments: inputs.instruments.clone(),
-        streams: inputs
-            .streams
-            .iter()
-            .map(|s| s.iter().filter(|d| inside(d.ts_init().as_u64())).cloned().collect())
-            .collect(),
-        funding: inputs.funding.iter().filter(|f| inside(f.ts.as_u64())).copied().collect(),
-    }
-}
-
-fn data_range(inputs: &Inputs) -> Option<(u64, u64)> {
-    let ts = inputs.streams.iter().flat_map(|s| s.iter().map(|d| d.ts_init().as_u64()));
-    ts.fold(None, |acc, t| Some(acc.map_or((t, t), |(a, b): (u64, u64)| (a.min(t), b.max(t)))))
+    doc.try_into().map_err(|e: toml::de::Error| bad("grid", e.to_string().trim_end()))
 }
 
 /// Outcome of one variant.
@@ -334,13 +317,17 @@ fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
 fn run_one(v: &Variant, inputs: &Inputs, registry: &Registry) -> Outcome {
     let start = v.spec.start.as_deref().map(|s| parse_time("start", s)).transpose();
     let end = v.spec.end.as_deref().map(|s| parse_time("end", s)).transpose();
-    let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| -> anyhow::Result<_> {
-        let inp = window_inputs(inputs, start?, end?);
-        run_inputs(&v.spec, inp, registry)
+    let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| -> Result<_> {
+        let inp = inputs.window(start?, end?);
+        let r = run_inputs(&v.spec, inp, registry, RunOptions::default())?;
+        if let Some(dir) = &v.spec.output {
+            write_results(dir, &v.spec, &r)?;
+        }
+        Ok(r)
     }));
     let (iterations, stats, error) = match res {
         Ok(Ok(r)) => (r.iterations, Some(r.stats), None),
-        Ok(Err(e)) => (0, None, Some(format!("{e:#}"))),
+        Ok(Err(e)) => (0, None, Some(e.to_string())),
         Err(p) => (0, None, Some(format!("panicked: {}", panic_text(p.as_ref())))),
     };
     if let Some(e) = &error {
@@ -353,12 +340,18 @@ fn run_one(v: &Variant, inputs: &Inputs, registry: &Registry) -> Outcome {
 ///
 /// # Errors
 /// Loading errors, bad variants, output I/O. Failed variants are reported in the ranking.
-pub fn run_sweep(spec: &SweepSpec, registry: &Registry, threads: usize) -> anyhow::Result<SweepResult> {
+pub fn run_sweep(
+    spec: &SweepSpec,
+    registry: &Registry,
+    threads: usize,
+    progress: Option<Progress>,
+) -> Result<SweepResult> {
     let inputs = Arc::new(load_inputs(&spec.base)?);
-    run_sweep_inputs(spec, inputs, registry, threads)
+    run_sweep_inputs(spec, inputs, registry, threads, progress)
 }
 
-/// Runs every variant on `threads` workers (one engine at a time per worker), ranks them by
+/// Runs every variant on `threads` workers (one engine at a time per worker; `progress` is
+/// told each finished variant), ranks them by
 /// `spec.rank_by`, writes per-variant results and `ranking.csv` / `ranking.json` /
 /// `sweep.toml` to `spec.output` (if set).
 ///
@@ -369,9 +362,10 @@ pub fn run_sweep_inputs(
     inputs: Arc<Inputs>,
     registry: &Registry,
     threads: usize,
-) -> anyhow::Result<SweepResult> {
+    progress: Option<Progress>,
+) -> Result<SweepResult> {
     spec.validate()?;
-    let variants = variants(spec, data_range(&inputs))?;
+    let variants = variants(spec, inputs.time_range())?;
     let n = variants.len();
     let threads = threads.clamp(1, n.max(1));
     log::info!("sweep: {n} variants on {threads} threads");
@@ -379,10 +373,10 @@ pub fn run_sweep_inputs(
     let _log = logging_guard()?;
     let next = AtomicUsize::new(0);
     let slots: Mutex<Vec<Option<Outcome>>> = Mutex::new(vec![None; n]);
-    std::thread::scope(|scope| -> anyhow::Result<()> {
+    std::thread::scope(|scope| -> Result<()> {
         let mut handles = Vec::new();
         for w in 0..threads {
-            let (next, slots, variants, inputs) = (&next, &slots, &variants, &inputs);
+            let (next, slots, variants, inputs, progress) = (&next, &slots, &variants, &inputs, &progress);
             let h = std::thread::Builder::new()
                 .name(format!("sweep-{w}"))
                 .stack_size(32 << 20)
@@ -394,13 +388,19 @@ pub fn run_sweep_inputs(
                         }
                         let o = run_one(&variants[i], inputs, registry);
                         slots.lock().unwrap_or_else(std::sync::PoisonError::into_inner)[i] = Some(o);
+                        if let Some(p) = progress {
+                            p.advance(1);
+                        }
                     }
                 })
-                .context("spawning a sweep worker")?;
+                .map_err(Error::io("spawning a sweep worker"))?;
             handles.push(h);
         }
         for h in handles {
-            h.join().map_err(|p| anyhow::anyhow!("sweep worker panicked: {}", panic_text(p.as_ref())))?;
+            h.join().map_err(|p| Error::Engine {
+                context: "sweep worker".into(),
+                message: format!("panicked: {}", panic_text(p.as_ref())),
+            })?;
         }
         Ok(())
     })?;
@@ -409,8 +409,8 @@ pub fn run_sweep_inputs(
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .into_iter()
         .enumerate()
-        .map(|(i, o)| o.with_context(|| format!("variant {i} was not run")))
-        .collect::<anyhow::Result<_>>()?;
+        .map(|(i, o)| o.ok_or_else(|| Error::Engine { context: format!("variant {i}"), message: "was not run".into() }))
+        .collect::<Result<_>>()?;
     let result = SweepResult { rank_by: spec.rank_by.clone(), ranking: rank(outcomes, &spec.rank_by) };
     if let Some(dir) = &spec.output {
         write_sweep(dir, spec, &result)?;
@@ -532,15 +532,15 @@ pub fn ranking_table(result: &SweepResult, grid_keys: &[String]) -> String {
 ///
 /// # Errors
 /// I/O and serialisation errors, naming the file.
-pub fn write_sweep(dir: &Path, spec: &SweepSpec, result: &SweepResult) -> anyhow::Result<()> {
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let put = |name: &str, body: String| -> anyhow::Result<()> {
+pub fn write_sweep(dir: &Path, spec: &SweepSpec, result: &SweepResult) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(Error::io(dir))?;
+    let put = |name: &str, body: String| -> Result<()> {
         let p = dir.join(name);
-        std::fs::write(&p, body).with_context(|| format!("writing {}", p.display()))
+        std::fs::write(&p, body).map_err(Error::io(p))
     };
     let keys: Vec<String> = spec.grid.keys().cloned().collect();
     put("ranking.csv", ranking_csv(result, &keys))?;
-    put("ranking.json", serde_json::to_string_pretty(result)? + "\n")?;
-    put("sweep.toml", toml::to_string(spec)?)?;
+    put("ranking.json", pretty_json("ranking.json", result)?)?;
+    put("sweep.toml", toml::to_string(spec).map_err(|e| Error::encode("sweep.toml", e))?)?;
     Ok(())
 }

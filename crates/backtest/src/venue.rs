@@ -35,6 +35,8 @@ use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 use serde::{Deserialize, Serialize};
 
+use crate::error::{Error, Result};
+
 /// Venue of every alphalab instrument.
 pub const VENUE: &str = "BINANCE";
 
@@ -127,8 +129,8 @@ impl VenueSpec {
     /// The instrument with this venue's fees.
     ///
     /// # Errors
-    /// An instrument kind other than spot pair / perpetual.
-    pub fn apply_fees(&self, inst: InstrumentAny) -> anyhow::Result<InstrumentAny> {
+    /// An instrument kind other than spot pair / perpetual, or a perpetual on a spot venue.
+    pub fn apply_fees(&self, inst: InstrumentAny) -> Result<InstrumentAny> {
         Ok(match inst {
             InstrumentAny::CurrencyPair(mut i) => {
                 (i.maker_fee, i.taker_fee) = self.spot_fees();
@@ -136,13 +138,16 @@ impl VenueSpec {
             }
             InstrumentAny::CryptoPerpetual(mut i) => {
                 let (maker, taker) = self.fees();
-                anyhow::ensure!(self.kind == VenueKind::Usdm, "{} is a perpetual: venue kind must be usdm", i.id);
+                if self.kind != VenueKind::Usdm {
+                    return Err(Error::spec("venue.kind", format!("{} is a perpetual: venue kind must be usdm", i.id)));
+                }
                 i.maker_fee = maker;
                 i.taker_fee = taker;
                 InstrumentAny::CryptoPerpetual(i)
             }
             other => {
-                anyhow::bail!("unsupported instrument kind for {}", nautilus_model::instruments::Instrument::id(&other))
+                let id = nautilus_model::instruments::Instrument::id(&other);
+                return Err(Error::spec("instruments", format!("unsupported instrument kind for {id}")));
             }
         })
     }
@@ -151,16 +156,19 @@ impl VenueSpec {
     ///
     /// # Errors
     /// Invalid `prob_slippage`, an unknown currency code in `starting_balances`.
-    pub fn to_config(&self) -> anyhow::Result<SimulatedVenueConfig> {
+    pub fn to_config(&self) -> Result<SimulatedVenueConfig> {
         let balances = self
             .starting_balances
             .iter()
             .map(|(c, a)| {
                 Money::from_decimal(*a, Currency::get_or_create_crypto(c.as_str()))
-                    .map_err(|e| anyhow::anyhow!("starting_balances.{c}: {e}"))
+                    .map_err(|e| Error::spec(format!("venue.starting_balances.{c}"), e))
             })
-            .collect::<anyhow::Result<Vec<Money>>>()?;
-        let fill_model = FillModelAny::Default(DefaultFillModel::new(1.0, self.prob_slippage, Some(self.seed))?);
+            .collect::<Result<Vec<Money>>>()?;
+        let fill_model = FillModelAny::Default(
+            DefaultFillModel::new(1.0, self.prob_slippage, Some(self.seed))
+                .map_err(|e| Error::spec("venue.prob_slippage", e))?,
+        );
         let latency = (self.latency_ms > 0).then(|| {
             let ns = UnixNanos::from(self.latency_ms * 1_000_000);
             Box::new(StaticLatencyModel::new(ns, UnixNanos::default(), UnixNanos::default(), UnixNanos::default()))

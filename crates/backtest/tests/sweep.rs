@@ -10,8 +10,9 @@ use std::{
 };
 
 use backtest::{
-    alpha::{Alpha, Context, MarketEvent, Target},
-    run::{Inputs, Registry},
+    alpha::{Alpha, AlphaResult, Context, MarketEvent, Target},
+    inputs::Inputs,
+    registry::Registry,
     sweep::{SweepSpec, run_sweep_inputs, variants},
 };
 use nautilus_core::UnixNanos;
@@ -73,20 +74,24 @@ struct Zig {
 }
 
 impl Zig {
-    fn from_params(v: &toml::Value) -> anyhow::Result<Box<dyn Alpha>> {
+    fn from_params(v: &toml::Value) -> AlphaResult<Box<dyn Alpha>> {
         let p: ZigParams = v.clone().try_into()?;
-        anyhow::ensure!(p.period > 0, "period must be > 0");
-        anyhow::ensure!(p.train_start.is_some() == p.train_end.is_some());
+        if p.period == 0 {
+            return Err("period must be > 0".into());
+        }
+        if p.train_start.is_some() != p.train_end.is_some() {
+            return Err("train_start and train_end go together".into());
+        }
         Ok(Box::new(Self { p, n: 0 }))
     }
 }
 
 impl Alpha for Zig {
-    fn on_event(&mut self, _ev: &MarketEvent<'_>, _ctx: &Context) -> anyhow::Result<()> {
+    fn on_event(&mut self, _ev: &MarketEvent<'_>, _ctx: &Context) -> AlphaResult<()> {
         self.n += 1;
         Ok(())
     }
-    fn targets(&mut self, _ctx: &Context) -> anyhow::Result<Vec<Target>> {
+    fn targets(&mut self, _ctx: &Context) -> AlphaResult<Vec<Target>> {
         let on = (self.n / self.p.period).is_multiple_of(2);
         let q = if on { self.p.qty } else { Decimal::ZERO };
         Ok(vec![Target { instrument_id: InstrumentId::from("BTCUSDT.BINANCE"), quantity: q }])
@@ -149,10 +154,10 @@ fn grid_runs_identically_on_1_and_2_threads() {
     let spec = SweepSpec::from_toml(&sweep_toml(&out, "[grid]\nperiod = [3, 7, 0, 12]\nqty = [\"0.01\", \"0.05\"]\n"))
         .unwrap();
     let inputs = Arc::new(inputs(150));
-    let r1 = run_sweep_inputs(&spec, inputs.clone(), &registry(), 1).unwrap();
+    let r1 = run_sweep_inputs(&spec, inputs.clone(), &registry(), 1, None).unwrap();
     let files1 = read_tree(&out);
     std::fs::remove_dir_all(&out).unwrap();
-    let r2 = run_sweep_inputs(&spec, inputs, &registry(), 2).unwrap();
+    let r2 = run_sweep_inputs(&spec, inputs, &registry(), 2, None).unwrap();
     let files2 = read_tree(&out);
     assert_eq!(r1, r2);
     assert_eq!(files1.keys().collect::<Vec<_>>(), files2.keys().collect::<Vec<_>>());
@@ -203,7 +208,7 @@ fn walk_forward_runs_test_windows_and_passes_the_train_window() {
     assert_eq!(t["period"].as_integer(), Some(5));
     assert_eq!(vs[2].window.unwrap().test_start, T0 + H + 3 * DAY);
 
-    let r = run_sweep_inputs(&spec, inputs, &registry(), 2).unwrap();
+    let r = run_sweep_inputs(&spec, inputs, &registry(), 2, None).unwrap();
     assert_eq!(r.failures(), 0, "{:?}", r.ranking);
     for o in &r.ranking {
         // each test window holds exactly one day of hourly bars

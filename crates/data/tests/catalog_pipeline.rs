@@ -218,6 +218,14 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
+/// The spot bars that close in (FROM, START]: the fixture's 2880 klines.
+fn spot_bars_in_range(cat: &mut Catalog) -> Vec<Bar> {
+    let (from, to) = (FROM_MS * 1_000_000 + 60_000_000_000, START_MS * 1_000_000);
+    cat.inner()
+        .query_typed_data::<Bar>(Some(vec![BTC_SPOT_BARS.into()]), Some(from.into()), Some(to.into()), None, None, true)
+        .unwrap()
+}
+
 fn dec(v: &Value) -> Decimal {
     Decimal::from_str(v.as_str().unwrap()).unwrap()
 }
@@ -230,17 +238,8 @@ fn simulator_to_catalog_matches_the_ground_truth() {
     let mut cat = Catalog::open(&dir).unwrap();
     write_all(&mut cat, &batches(&store));
 
+    let bars = spot_bars_in_range(&mut cat);
     let inner = cat.inner();
-    let bars: Vec<Bar> = inner
-        .query_typed_data::<Bar>(
-            Some(vec![BTC_SPOT_BARS.into()]),
-            Some((FROM_MS * 1_000_000 + 60_000_000_000).into()),
-            Some((START_MS * 1_000_000).into()),
-            None,
-            None,
-            true,
-        )
-        .unwrap();
     assert_eq!(bars.len(), 2880);
     for (b, k) in bars.iter().zip(&f.klines) {
         let open = k[0].as_u64().unwrap();
@@ -384,17 +383,7 @@ fn rebuild_is_bit_identical_holds_the_truth_and_equals_a_catalog_grown_by_adjace
 
     // The rebuilt bars are the simulator's klines (REST ground truth, fetched separately).
     let mut cat = Catalog::open(&rebuilt).unwrap();
-    let bars: Vec<Bar> = cat
-        .inner()
-        .query_typed_data::<Bar>(
-            Some(vec![BTC_SPOT_BARS.into()]),
-            Some((FROM_MS * 1_000_000 + 60_000_000_000).into()),
-            Some((START_MS * 1_000_000).into()),
-            None,
-            None,
-            true,
-        )
-        .unwrap();
+    let bars = spot_bars_in_range(&mut cat);
     let closes: Vec<Decimal> = bars.iter().map(|b| b.close.as_decimal()).collect();
     let truth: Vec<Decimal> = f.klines.iter().map(|k| dec(&k[4])).collect();
     assert_eq!(closes, truth);

@@ -2,8 +2,9 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result, bail};
 use serde_json::Value;
+
+use crate::{Error, Result};
 
 /// One stored payload and where it came from.
 #[derive(Debug)]
@@ -23,10 +24,11 @@ impl Record {
     /// `rel` inside `dir`; the error names the payload file.
     pub(crate) fn load(dir: &Path, rel: &str) -> Result<Self> {
         let path = dir.join(rel);
-        let bytes = std::fs::read(&path).with_context(|| format!("payload {rel} missing ({})", path.display()))?;
-        let v: Value = serde_json::from_slice(&bytes).with_context(|| format!("payload {rel} is not JSON"))?;
+        let bytes = std::fs::read(&path).map_err(Error::io(&path))?;
+        let v: Value = serde_json::from_slice(&bytes)
+            .map_err(|e| Error::data(format!("payload {rel}"), format!("not JSON: {e}")))?;
         let Some(payload) = v.get("payload").filter(|p| !p.is_null()) else {
-            bail!("payload {rel} has no `payload` (failed request?)");
+            return Err(Error::data(format!("payload {rel}"), "no `payload` (failed request?)"));
         };
         let req = &v["request"];
         let url = req["url"].as_str().unwrap_or("unknown source");
@@ -73,7 +75,8 @@ pub(crate) struct Klines {
 
 impl Klines {
     pub(crate) fn parse(rec: &Record) -> Result<Self> {
-        let rows = rec.payload.as_array().with_context(|| format!("payload {}: not a kline array", rec.rel))?;
+        let origin = || format!("payload {}", rec.rel);
+        let rows = rec.payload.as_array().ok_or_else(|| Error::data(origin(), "not a kline array"))?;
         let mut parsed: Vec<[f64; 5]> = Vec::with_capacity(rows.len());
         let mut times = Vec::with_capacity(rows.len());
         for (i, row) in rows.iter().enumerate() {
@@ -85,7 +88,7 @@ impl Klines {
                     times.push(t);
                     parsed.push([v[0], v[1], v[2], v[3], v[4]]);
                 }
-                _ => bail!("payload {}: kline row {i} malformed", rec.rel),
+                _ => return Err(Error::data(origin(), format!("kline row {i} malformed"))),
             }
         }
         let mut idx: Vec<usize> = (0..times.len()).collect();
@@ -102,7 +105,7 @@ impl Klines {
             k.volume.push(v);
         }
         if k.t.is_empty() {
-            bail!("payload {}: no klines", rec.rel);
+            return Err(Error::data(origin(), "no klines"));
         }
         Ok(k)
     }

@@ -6,6 +6,7 @@ mod builder;
 
 use builder::{FILLS, temp_dir, write_run, write_sweep};
 use report::html::data::{downsample, drawdown, monthly_returns, steps};
+use serde_json::{Value, json};
 
 /// Every `src=`, `href=`, `url(` and `@import` target of the page.
 fn resource_refs(html: &str) -> Vec<String> {
@@ -163,6 +164,19 @@ fn run_report_names_a_missing_file() {
 }
 
 #[test]
+fn run_report_names_a_bad_line() {
+    let dir = temp_dir("badline");
+    write_run(&dir, &FILLS, true, true, "x");
+    let fills = std::fs::read_to_string(dir.join("fills.csv")).unwrap();
+    std::fs::write(dir.join("fills.csv"), fills.replacen(",0.3085,", ",abc,", 1)).unwrap();
+    let err = report::write_run_report(&dir).unwrap_err();
+    assert!(matches!(err, report::Error::Data { .. }), "{err:?}");
+    let err = err.to_string();
+    assert!(err.contains("fills.csv line 2: not a number: \"abc\""), "{err}");
+    cleanup(&dir);
+}
+
+#[test]
 fn sweep_report() {
     let dir = temp_dir("sweep");
     write_sweep(&dir);
@@ -220,6 +234,101 @@ fn sweep_report_one_parameter_is_a_bar_chart() {
     assert!(!html.contains("class=\"heat\""));
     assert!(html.contains("<td class=\"l\">0001</td>"), "no run folder, no link");
     assert_self_contained(&html);
+    cleanup(&dir);
+}
+
+#[test]
+fn stat_reading_of_null_is_na() {
+    for k in ["sharpe", "cagr", "win_rate", "max_drawdown_duration_ns", "trade_count"] {
+        assert_eq!(report::stat_reading(k, &Value::Null), "n/a", "{k}");
+    }
+    assert!(report::PERCENT_STATS.contains(&"cagr"));
+    assert_eq!(report::stat_reading("cagr", &json!(0.6543)), "65.43%");
+    assert_eq!(report::stat_reading("sharpe", &json!(1.5)), "1.5000");
+    assert_eq!(report::stat_reading("fees_paid", &json!("1.234")), "1.234");
+    assert_eq!(report::stat_reading("max_drawdown_duration_ns", &json!(93_600_000_000_000u64)), "1d 02h 00m");
+}
+
+/// A sweep over `fast` × `slow` ranked by sharpe: variant 1 ran but its sharpe is undefined
+/// (`null`), variant 2 failed.
+#[test]
+fn sweep_report_with_an_undefined_rank_statistic() {
+    let dir = temp_dir("sweepnull");
+    let grid = |v: u64, fast: u64, slow: u64, stats: Value| json!({"variant": v, "grid": {"fast": fast, "slow": slow}, "window": null, "iterations": 2184, "stats": stats, "error": null});
+    let ranking = json!({"rank_by": "sharpe", "ranking": [
+        grid(3, 10, 100, builder::stats(1.0, 0.1)),
+        grid(0, 5, 50, builder::stats(0.5, 0.05)),
+        grid(1, 5, 100, builder::undefined(builder::stats(0.0, 0.0))),
+        {"variant": 2, "grid": {"fast": 10, "slow": 50}, "window": null, "iterations": 0, "stats": null, "error": "boom"}
+    ]});
+    std::fs::write(dir.join("ranking.json"), ranking.to_string()).unwrap();
+    for v in [0, 1, 3] {
+        write_run(&dir.join(format!("variants/{v:04}")), &FILLS, true, true, "null");
+    }
+    builder::set_stats(&dir.join("variants/0001"), builder::undefined(builder::stats(0.0, 0.0)));
+    let html = std::fs::read_to_string(report::write_sweep_report(&dir).unwrap()).unwrap();
+    let heat = &html[html.find("<table class=\"heat\">").unwrap()..];
+    let heat = &heat[..heat.find("</table>").unwrap()];
+    let rows: Vec<&str> = heat.split("<tr><th>").skip(1).collect();
+    assert_eq!(rows.len(), 2, "{heat}");
+    // The colour scale spans the defined values only: 0.5 worst (red), 1.0 best (green).
+    assert!(rows[0].contains("background:#f4b6b2\"><a href=\"variants/0000/report.html\">0.5000</a>"), "{heat}");
+    assert!(rows[0].contains("<td class=\"err\">failed</td>"), "{heat}");
+    assert!(rows[1].contains("<td><a href=\"variants/0001/report.html\">n/a</a></td>"), "{heat}");
+    assert!(rows[1].contains("background:#9fd8ab\"><a href=\"variants/0003/report.html\">1.0000</a>"), "{heat}");
+    assert!(html.contains("higher is better"));
+    let table = &html[html.find("<table class=\"ranking\">").unwrap()..];
+    assert!(
+        table.contains("<a href=\"variants/0001/report.html\">0001</a></td><td>5</td><td>100</td><td><b>n/a</b></td>")
+    );
+    // The variant's own report reads its undefined statistics as n/a.
+    let run = std::fs::read_to_string(dir.join("variants/0001/report.html")).unwrap();
+    for k in ["cagr", "annualised_volatility", "sharpe", "sortino", "calmar", "win_rate"] {
+        assert!(run.contains(&format!("<td class=\"l\">{k}</td><td>null</td><td>n/a</td>")), "{k}");
+    }
+    assert_self_contained(&html);
+    cleanup(&dir);
+}
+
+/// Walk-forward windows of one grid point are averaged over their defined values only.
+#[test]
+fn heatmap_means_leave_out_undefined_values() {
+    let dir = temp_dir("sweepnullwf");
+    let row = |v: u64, fast: u64, w: i64, stats: Value| {
+        let window =
+            json!({"test_start": builder::T0 + w * builder::HOUR, "test_end": builder::T0 + (w + 1) * builder::HOUR});
+        json!({"variant": v, "grid": {"fast": fast, "slow": 50}, "window": window, "iterations": 1, "stats": stats, "error": null})
+    };
+    let body = json!({"rank_by": "sharpe", "ranking": [
+        row(2, 10, 0, builder::stats(1.5, 0.1)),
+        row(0, 5, 0, builder::stats(1.0, 0.1)),
+        row(3, 10, 1, builder::stats(0.5, 0.1)),
+        row(1, 5, 1, builder::undefined(builder::stats(0.0, 0.0))),
+    ]});
+    std::fs::write(dir.join("ranking.json"), body.to_string()).unwrap();
+    let html = std::fs::read_to_string(report::write_sweep_report(&dir).unwrap()).unwrap();
+    assert!(html.contains(">1.0000<br><small>mean of 1 of 2</small></td>"), "{html}");
+    assert!(html.contains(">1.0000<br><small>mean of 2</small></td>"), "{html}");
+    cleanup(&dir);
+}
+
+/// The bar chart of a one-parameter sweep leaves out undefined values, even all of them.
+#[test]
+fn sweep_bar_chart_with_undefined_values() {
+    let dir = temp_dir("sweepnull1");
+    let row = |v: u64, fast: u64, stats: Value| json!({"variant": v, "grid": {"fast": fast}, "window": null, "iterations": 1, "stats": stats, "error": null});
+    let undefined = || builder::undefined(builder::stats(0.0, 0.0));
+    for ranking in [
+        vec![row(0, 5, builder::stats(1.5, 0.1)), row(1, 10, undefined())],
+        vec![row(0, 5, undefined()), row(1, 10, undefined())],
+    ] {
+        let body = json!({"rank_by": "sharpe", "ranking": ranking});
+        std::fs::write(dir.join("ranking.json"), body.to_string()).unwrap();
+        let html = std::fs::read_to_string(report::write_sweep_report(&dir).unwrap()).unwrap();
+        assert_eq!(html.matches("<svg").count(), 1);
+        assert!(html.contains("No bar where sharpe is n/a (undefined) or the variant failed."));
+        assert!(html.contains("<td><b>n/a</b></td>"));
+    }
     cleanup(&dir);
 }
 

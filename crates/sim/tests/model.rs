@@ -1,6 +1,9 @@
 //! Contract tests of the market model and its payloads: documented shapes for all 40 endpoints,
 //! determinism, cross-payload consistency and Binance's paging rules.
 
+#[path = "../../../test_data/legacy_fields.rs"]
+mod legacy_fields;
+
 use binance::{
     ENDPOINTS, Endpoint, Market,
     endpoint::{ParamKind, Shape, find},
@@ -45,6 +48,23 @@ fn call(m: &Model, market: Market, name: &str, q: &Query, now: u64) -> Result<Va
 
 fn keys(v: &Value) -> Vec<&str> {
     v.as_object().unwrap().keys().map(String::as_str).collect()
+}
+
+#[test]
+fn every_endpoint_has_the_legacy_harness_fields() {
+    // The independent reference: the legacy harness's FIELDS.md, not the endpoint table.
+    let shapes = legacy_fields::rest_shapes();
+    assert_eq!(shapes.len(), ENDPOINTS.len(), "FIELDS.md lists {} payloads", shapes.len());
+    let m = model(42);
+    for ep in ENDPOINTS {
+        let shape = &shapes[&(ep.market.to_string(), ep.name.to_string())];
+        let v = respond(ep, &default_query(ep), &m, NOW).unwrap_or_else(|e| panic!("{}: {e}", ep.id()));
+        legacy_fields::check(shape, &v, &ep.id()).unwrap();
+        // and the table itself documents the same top-level fields
+        if let legacy_fields::Shape::Object { keys, .. } = shape {
+            assert_eq!(keys.iter().map(|k| k.0.as_str()).collect::<Vec<_>>(), ep.fields, "{}", ep.id());
+        }
+    }
 }
 
 #[test]
@@ -379,4 +399,27 @@ fn recent_pages_end_before_now_and_series_differ() {
     let mark = m.klines("BTCUSDT", Series::Mark, MIN, None, None, 10, NOW).unwrap();
     assert_eq!(idx[0].agg.count, 60);
     assert_ne!(idx[0].agg.close, mark[0].agg.close);
+}
+
+#[test]
+fn the_legacy_field_check_catches_dropped_extra_and_nested_fields() {
+    let shapes = legacy_fields::rest_shapes();
+    let m = model(42);
+    let ep = find(Market::Spot, "exchange_info").unwrap();
+    let shape = &shapes[&("spot".to_string(), "exchange_info".to_string())];
+    let good = respond(ep, &default_query(ep), &m, NOW).unwrap();
+    let mut dropped = good.clone();
+    dropped.as_object_mut().unwrap().remove("rateLimits");
+    let e = legacy_fields::check(shape, &dropped, "x").unwrap_err();
+    assert!(
+        e.starts_with("x: keys [") && e.contains("documented [\"timezone\", \"serverTime\", \"rateLimits\""),
+        "{e}"
+    );
+    let mut extra = good.clone();
+    extra.as_object_mut().unwrap().insert("extra".into(), serde_json::json!(1));
+    assert!(legacy_fields::check(shape, &extra, "x").is_err_and(|e| e.contains("\"extra\"")));
+    let mut nested = good;
+    nested["symbols"][0].as_object_mut().unwrap().remove("baseAssetPrecision");
+    let e = legacy_fields::check(shape, &nested, "x").unwrap_err();
+    assert!(e.starts_with("x.symbols[0]: keys"), "{e}");
 }

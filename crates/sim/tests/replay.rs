@@ -393,6 +393,12 @@ fn file_names_and_folders_are_inferred() {
     assert_eq!((f.market, f.kind, f.symbol.as_deref()), (Market::UsdM, ReplayKind::AggTrades, Some("BTCUSDT")));
     let f = ReplayFile::infer("BTCUSDT-trades-2024-01-01.csv", Some(Market::UsdM)).unwrap();
     assert_eq!((f.market, f.kind), (Market::UsdM, ReplayKind::Trades));
-    assert!(ReplayFile::infer("notes.txt", None).is_err());
-    assert!(ReplayFile::infer("data/futures/cm/daily/klines/BTCUSD_PERP-1m-2024-01-01.zip", None).is_err());
+    assert_eq!(
+        ReplayFile::infer("notes.txt", None).unwrap_err().to_string(),
+        "notes.txt: file name is not <SYMBOL>-<interval|aggTrades|trades|bookTicker|fundingRate|metrics>-<date>.zip|.csv"
+    );
+    assert_eq!(
+        ReplayFile::infer("data/futures/cm/daily/klines/BTCUSD_PERP-1m-2024-01-01.zip", None).unwrap_err().to_string(),
+        "data/futures/cm/daily/klines/BTCUSD_PERP-1m-2024-01-01.zip: COIN-M archives are not supported"
+    );
 }

@@ -4,12 +4,11 @@
 //! Replace every `todo!()`. The framework calls, for each market event in time order:
 //! [`Alpha::on_event`] (update your state), then [`Alpha::targets`] (the positions to hold now).
 //! The adapter turns targets into market orders; fees, funding, rounding and minimum sizes are
-//! handled for you (see `backtest::adapter`).
+//! handled for you (see `backtest::execution`).
 
-use anyhow::Context as _;
 use serde::Deserialize;
 
-use crate::alpha::{Alpha, Context, MarketEvent, Target};
+use crate::alpha::{Alpha, AlphaResult, Context, MarketEvent, Target};
 
 /// Parameters from `[strategy.params]` of the run file (unknown keys are an error).
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -34,8 +33,8 @@ impl TemplateCheck {
     ///
     /// # Errors
     /// Unknown keys or wrong types, naming `strategy.params`.
-    pub fn from_params(params: &toml::Value) -> anyhow::Result<Box<dyn Alpha>> {
-        let params: Params = params.clone().try_into().context("strategy.params (template_check)")?;
+    pub fn from_params(params: &toml::Value) -> AlphaResult<Box<dyn Alpha>> {
+        let params: Params = params.clone().try_into().map_err(|e| format!("strategy.params (template_check): {e}"))?;
         Ok(Box::new(Self { params }))
     }
 }
@@ -54,8 +53,8 @@ impl Alpha for TemplateCheck {
     /// `ctx.equity` (mark-to-market in `ctx.reporting_currency`, `None` until priced) and
     /// `ctx.target_fraction(id, fraction)` (the target worth a fraction of equity).
     ///
-    /// An `Err` is logged by nautilus; do not use errors for control flow.
-    fn on_event(&mut self, ev: &MarketEvent<'_>, ctx: &Context) -> anyhow::Result<()> {
+    /// An `Err` stops the run with the error, naming the strategy and the event.
+    fn on_event(&mut self, ev: &MarketEvent<'_>, ctx: &Context) -> AlphaResult<()> {
         todo!("update the state of TemplateCheck from {} at {}", ev.kind(), ctx.now)
     }
 
@@ -63,7 +62,7 @@ impl Alpha for TemplateCheck {
     /// (`Target { instrument_id, quantity }`, positive long, negative short; spot cannot go
     /// short). Instruments not listed keep their position; an empty `Vec` trades nothing.
     /// Returning the same targets again is harmless (open orders are netted).
-    fn targets(&mut self, ctx: &Context) -> anyhow::Result<Vec<Target>> {
+    fn targets(&mut self, ctx: &Context) -> AlphaResult<Vec<Target>> {
         todo!("targets of TemplateCheck at {}", ctx.now)
     }
 }

@@ -95,17 +95,19 @@ pub struct Ingested {
     pub item: String,
     /// Rows the item converted to.
     pub rows: usize,
-    /// Rows written (the rest were already stored identically).
+    /// Rows written (the rest were already stored identically); instruments not counted.
     pub written: usize,
     pub skipped: usize,
-    /// Catalog files created.
+    /// Catalog files created (instruments included).
     pub files: Vec<PathBuf>,
 }
 
 impl Ingested {
     fn add(&mut self, r: &WriteReport) {
-        self.written += r.written;
-        self.skipped += r.skipped;
+        if r.data_type != "instruments" {
+            self.written += r.written;
+            self.skipped += r.skipped;
+        }
         self.files.extend(r.files.iter().cloned());
     }
 }
@@ -180,6 +182,8 @@ fn remove_created(root: &Path, files: &[PathBuf]) {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct RebuildReport {
     pub items: Vec<Ingested>,
+    /// `(item, reason)` of every raw item that did not convert (the others are all written).
+    pub refused: Vec<(String, String)>,
 }
 
 impl RebuildReport {
@@ -195,8 +199,10 @@ impl RebuildReport {
 /// bytes. Every stored exchangeInfo version of each symbol with data is written too, as the
 /// ingests that grew the catalog wrote the version current at their time.
 ///
+/// A raw item that does not convert is listed in [`RebuildReport::refused`] and the others go on.
+///
 /// # Errors
-/// A folder that is not an alphalab catalog (naming it), or the first item that fails (named).
+/// A folder that is not an alphalab catalog (naming it), or an unreadable raw archive.
 pub fn rebuild(store: &RawStore, catalog_path: &Path, fees: Option<Fees>) -> Result<RebuildReport> {
     if catalog_path.exists() {
         let empty = std::fs::read_dir(catalog_path).map_err(Error::io(catalog_path))?.next().is_none();
@@ -213,8 +219,13 @@ pub fn rebuild(store: &RawStore, catalog_path: &Path, fees: Option<Fees>) -> Res
     let items = raw_items(store)?;
     let mut symbols = std::collections::BTreeSet::new();
     for item in &items {
-        symbols.insert(item.market_symbol()?);
-        report.items.push(ingest(store, &mut cat, item, fees)?);
+        match ingest(store, &mut cat, item, fees) {
+            Ok(done) => {
+                symbols.insert(item.market_symbol()?);
+                report.items.push(done);
+            }
+            Err(e) => report.refused.push((item.to_string(), e.to_string())),
+        }
     }
     for (market, symbol) in symbols {
         let versions = instrument_versions(store, market, &symbol, fees)?;

@@ -3,11 +3,11 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Result, ensure};
 use plotters::{coord::Shift, prelude::*};
 
 use super::{Figure, panel};
 use crate::{
+    Error, Result,
     indicators::{self as ind, Bucketed},
     records::{Klines, Record, join, num},
 };
@@ -32,7 +32,12 @@ fn premium(dir: &Path) -> Result<(Vec<Record>, Bucketed)> {
     let index = Record::load(dir, "futures/index_price_klines.json")?;
     let (m, i) = (Klines::parse(&mark)?, Klines::parse(&index)?);
     let (t, mc, ic) = join(&m.t, &m.close, &i.t, &i.close);
-    ensure!(!t.is_empty(), "mark and index price klines share no open time");
+    if t.is_empty() {
+        return Err(Error::data(
+            "payloads futures/mark_price_klines.json and futures/index_price_klines.json",
+            "no shared open time",
+        ));
+    }
     let pct: Vec<f64> = mc.iter().zip(&ic).map(|(m, i)| (m / i - 1.0) * 100.0).collect();
     Ok((vec![mark, index], ind::resample_mean(&t, &pct, FIFTEEN_MIN)))
 }
@@ -47,7 +52,9 @@ fn funding(dir: &Path) -> Result<(Record, Vec<(i64, f64)>)> {
         })
         .unwrap_or_default();
     pts.sort_by_key(|p| p.0);
-    ensure!(!pts.is_empty(), "payload futures/funding_rate_history.json holds no funding rate");
+    if pts.is_empty() {
+        return Err(Error::data("payload futures/funding_rate_history.json", "holds no funding rate"));
+    }
     Ok((rec, pts))
 }
 
@@ -56,7 +63,9 @@ pub(crate) fn draw(dir: &Path, out: &Path, warnings: &mut Vec<String>) -> Result
     let fut_rec = Record::load(dir, "futures/klines.json")?;
     let (s, f) = (Klines::parse(&spot_rec)?, Klines::parse(&fut_rec)?);
     let (t, sc, fc) = join(&s.t, &s.close, &f.t, &f.close);
-    ensure!(t.len() >= 2, "spot/klines.json and futures/klines.json share fewer than 2 open times");
+    if t.len() < 2 {
+        return Err(Error::data("payloads spot/klines.json and futures/klines.json", "fewer than 2 shared open times"));
+    }
     let bps: Vec<f64> = sc.iter().zip(&fc).map(|(s, f)| (f - s) / s * 10_000.0).collect();
     let mut sources = vec![spot_rec, fut_rec];
     let premium_15m = match premium(dir) {
@@ -65,7 +74,7 @@ pub(crate) fn draw(dir: &Path, out: &Path, warnings: &mut Vec<String>) -> Result
             Some(b)
         }
         Err(e) => {
-            warnings.push(format!("premium line left out: {e:#}"));
+            warnings.push(format!("premium line left out: {e}"));
             None
         }
     };
@@ -75,7 +84,7 @@ pub(crate) fn draw(dir: &Path, out: &Path, warnings: &mut Vec<String>) -> Result
             Some(pts)
         }
         Err(e) => {
-            warnings.push(format!("funding panel left out: {e:#}"));
+            warnings.push(format!("funding panel left out: {e}"));
             None
         }
     };
@@ -101,10 +110,7 @@ impl Figure for Basis {
         (1800, 1300)
     }
 
-    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()>
-    where
-        DB::ErrorType: 'static,
-    {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()> {
         let title = format!("{} Spot vs USD-M Perpetual Basis Diagnostics", self.symbol);
         let body = super::frame(root, &title, &self.caption)?;
         let ratios: &[u32] = if self.funding.is_some() { &[6, 5, 4] } else { &[6, 5] };

@@ -2,11 +2,11 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Result, ensure};
 use plotters::{coord::Shift, prelude::*};
 
 use super::Figure;
 use crate::{
+    Error, Result,
     indicators::{self as ind, CoMovement},
     records::{Klines, Record},
 };
@@ -31,7 +31,12 @@ pub(crate) fn draw(dir: &Path, out: &Path, warnings: &mut Vec<String>) -> Result
             None => warnings.push(format!("{label}: fewer than 2 shared log returns, left out")),
         }
     }
-    ensure!(!rows.is_empty(), "spot and futures klines share too few buckets for any time scale");
+    if rows.is_empty() {
+        return Err(Error::data(
+            "payloads spot/klines.json and futures/klines.json",
+            "too few shared buckets for any time scale",
+        ));
+    }
     let fig = Corr {
         symbol: super::symbol_of(&fut_rec),
         rows,
@@ -49,10 +54,7 @@ impl Figure for Corr {
         (1600, 800)
     }
 
-    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()>
-    where
-        DB::ErrorType: 'static,
-    {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()> {
         let title = format!("{}: spot vs USD-M perpetual co-movement across time scales (log returns)", self.symbol);
         let body = super::frame(root, &title, &self.caption)?;
         let (w, _) = body.dim_in_pixel();
@@ -84,10 +86,7 @@ impl Corr {
         values: &[f64],
         y: std::ops::Range<f64>,
         col: RGBColor,
-    ) -> Result<()>
-    where
-        DB::ErrorType: 'static,
-    {
+    ) -> Result<()> {
         let n = self.rows.len();
         let labels: Vec<String> = self.rows.iter().map(|(l, c)| format!("{l} (n={})", c.n)).collect();
         let mut chart = ChartBuilder::on(area)

@@ -2,11 +2,11 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Result;
 use plotters::{coord::Shift, prelude::*};
 
 use super::{Figure, panel, spot};
 use crate::{
+    Error, Result,
     indicators::{self as ind, Macd},
     records::{Klines, Record, num},
 };
@@ -29,14 +29,17 @@ struct Futures {
 
 fn open_interest(dir: &Path, k: &Klines) -> Result<(Record, Vec<(i64, f64)>)> {
     let rec = Record::load(dir, OI_FILE)?;
-    let rows = rec.payload.as_array().ok_or_else(|| anyhow::anyhow!("payload {OI_FILE}: not an array"))?;
+    let origin = || format!("payload {OI_FILE}");
+    let rows = rec.payload.as_array().ok_or_else(|| Error::data(origin(), "not an array"))?;
     let mut pts: Vec<(i64, f64)> = rows
         .iter()
         .filter_map(|r| Some((r["timestamp"].as_i64()?, num(&r["sumOpenInterest"])?)))
         .filter(|(t, _)| *t >= k.t[0] && *t <= k.t[k.len() - 1] + 60_000)
         .collect();
     pts.sort_by_key(|p| p.0);
-    anyhow::ensure!(!pts.is_empty(), "payload {OI_FILE}: no open interest inside the candle window");
+    if pts.is_empty() {
+        return Err(Error::data(origin(), "no open interest inside the candle window"));
+    }
     Ok((rec, pts))
 }
 
@@ -48,7 +51,7 @@ pub(crate) fn draw(dir: &Path, out: &Path, warnings: &mut Vec<String>) -> Result
     let (oi, oi_rec) = match open_interest(dir, &k) {
         Ok((r, pts)) => (Some(pts), Some(r)),
         Err(e) => {
-            warnings.push(format!("open interest panel left out: {e:#}"));
+            warnings.push(format!("open interest panel left out: {e}"));
             (None, None)
         }
     };
@@ -85,10 +88,7 @@ impl Figure for Futures {
         (1800, 1300)
     }
 
-    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()>
-    where
-        DB::ErrorType: 'static,
-    {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()> {
         let title = format!(
             "{} USD-M Perpetual 1m Dashboard: EMA21 / EMA55 / VWAP, MACD(12,26,9), Open Interest, Volume",
             self.symbol

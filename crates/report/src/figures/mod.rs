@@ -12,13 +12,14 @@ use std::{
     sync::OnceLock,
 };
 
-use anyhow::{Context, Result, anyhow};
 use chrono::{DateTime, TimeZone, Utc};
 use plotters::{
     coord::Shift,
     prelude::*,
     style::{FontStyle, register_font},
 };
+
+use crate::{Error, Result};
 
 /// What happened to one figure.
 #[derive(Debug, Clone, PartialEq)]
@@ -58,7 +59,7 @@ pub const FIGURES: [&str; 5] = [spot::NAME, futures::NAME, basis::NAME, correlat
 pub fn snapshot_figures(dir: &Path) -> Result<Vec<FigureOutcome>> {
     ensure_font()?;
     let out = dir.join("figures");
-    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    std::fs::create_dir_all(&out).map_err(Error::io(&out))?;
     let jobs: [(&'static str, DrawFn); 5] = [
         (spot::NAME, spot::draw),
         (futures::NAME, futures::draw),
@@ -81,8 +82,8 @@ pub fn snapshot_figures(dir: &Path) -> Result<Vec<FigureOutcome>> {
                 FigureOutcome { name, files, skipped: None, warnings }
             }
             Err(e) => {
-                log::warn!("skipping figure {name}: {e:#}");
-                FigureOutcome { name, files: Vec::new(), skipped: Some(format!("{e:#}")), warnings }
+                log::warn!("skipping figure {name}: {e}");
+                FigureOutcome { name, files: Vec::new(), skipped: Some(e.to_string()), warnings }
             }
         };
         outcomes.push(outcome);
@@ -116,7 +117,8 @@ pub(crate) fn category_label(labels: &[String]) -> impl Fn(&f64) -> String + '_ 
 
 /// Registers the font once per process (the figures and the HTML report charts share it).
 pub(crate) fn ensure_font() -> Result<()> {
-    static FONT: OnceLock<Result<(), String>> = OnceLock::new();
+    // The message, not the error, is cached: `Error` is not `Clone`.
+    static FONT: OnceLock<std::result::Result<(), String>> = OnceLock::new();
     FONT.get_or_init(|| {
         let env = std::env::var("ALPHALAB_REPORT_FONT").ok();
         let candidates = env.iter().map(String::as_str).chain(FONT_CANDIDATES);
@@ -142,7 +144,7 @@ pub(crate) fn ensure_font() -> Result<()> {
         ))
     })
     .clone()
-    .map_err(|e| anyhow!(e))
+    .map_err(Error::Font)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -151,9 +153,7 @@ pub(crate) fn ensure_font() -> Result<()> {
 /// A figure that draws onto any backend.
 trait Figure {
     fn size(&self) -> (u32, u32);
-    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()>
-    where
-        DB::ErrorType: 'static;
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()>;
 }
 
 /// Writes `out/<name>.png` and `out/<name>.svg`.
@@ -162,13 +162,13 @@ fn render(fig: &impl Figure, out: &Path, name: &str) -> Result<Vec<PathBuf>> {
     let svg = out.join(format!("{name}.svg"));
     {
         let root = BitMapBackend::new(&png, fig.size()).into_drawing_area();
-        fig.draw(&root).with_context(|| format!("drawing {}", png.display()))?;
-        root.present().with_context(|| format!("writing {}", png.display()))?;
+        fig.draw(&root).map_err(|e| e.at(format!("drawing {}", png.display())))?;
+        root.present().map_err(|e| Error::from(e).at(format!("writing {}", png.display())))?;
     }
     {
         let root = SVGBackend::new(&svg, fig.size()).into_drawing_area();
-        fig.draw(&root).with_context(|| format!("drawing {}", svg.display()))?;
-        root.present().with_context(|| format!("writing {}", svg.display()))?;
+        fig.draw(&root).map_err(|e| e.at(format!("drawing {}", svg.display())))?;
+        root.present().map_err(|e| Error::from(e).at(format!("writing {}", svg.display())))?;
     }
     Ok(vec![png, svg])
 }
@@ -192,10 +192,7 @@ fn frame<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     title: &str,
     caption: &[String],
-) -> Result<DrawingArea<DB, Shift>>
-where
-    DB::ErrorType: 'static,
-{
+) -> Result<DrawingArea<DB, Shift>> {
     root.fill(&WHITE)?;
     let (_, h) = root.dim_in_pixel();
     let cap_h = 16 * caption.len() as u32 + 10;

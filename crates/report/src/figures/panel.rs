@@ -2,7 +2,6 @@
 
 use std::ops::Range;
 
-use anyhow::Result;
 use chrono::{DateTime, Utc};
 use plotters::{
     coord::{Shift, types::RangedCoordf64},
@@ -10,7 +9,7 @@ use plotters::{
 };
 
 use super::{BG, GRID, Y_LABELS, ZERO, compact, time_format, utc};
-use crate::records::Klines;
+use crate::{Result, records::Klines};
 
 pub(crate) type TimeChart<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedDateTime<DateTime<Utc>>, RangedCoordf64>>;
 
@@ -21,10 +20,7 @@ pub(crate) fn time_chart<'a, DB: DrawingBackend>(
     y: Range<f64>,
     y_desc: &str,
     x_desc: Option<&str>,
-) -> Result<TimeChart<'a, DB>>
-where
-    DB::ErrorType: 'static,
-{
+) -> Result<TimeChart<'a, DB>> {
     area.fill(&WHITE)?;
     let span_ms = (x.end - x.start).num_milliseconds();
     let mut chart = ChartBuilder::on(area)
@@ -81,10 +77,7 @@ pub(crate) fn candles<DB: DrawingBackend>(
     k: &Klines,
     overlays: &[(&str, &[f64], RGBColor)],
     y_desc: &str,
-) -> Result<()>
-where
-    DB::ErrorType: 'static,
-{
+) -> Result<()> {
     let values = k.high.iter().chain(&k.low).chain(overlays.iter().flat_map(|o| o.1.iter()));
     let y = super::y_range(values, 0.04).unwrap_or(0.0..1.0);
     let mut chart = time_chart(area, bar_range(&k.t), y, y_desc, None)?;
@@ -120,10 +113,7 @@ pub(crate) fn volume<DB: DrawingBackend>(
     ma: &[f64],
     ma_label: &str,
     x_desc: Option<&str>,
-) -> Result<()>
-where
-    DB::ErrorType: 'static,
-{
+) -> Result<()> {
     let top = k.volume.iter().chain(ma).copied().filter(|v| v.is_finite()).fold(0.0, f64::max);
     let mut chart = time_chart(area, bar_range(&k.t), 0.0..(top * 1.08).max(1e-9), "Volume", x_desc)?;
     let half = bar_step_ms(&k.t) * 4 / 10;
@@ -141,29 +131,20 @@ where
 }
 
 /// A horizontal reference line across the chart.
-pub(crate) fn hline<DB: DrawingBackend>(chart: &mut TimeChart<'_, DB>, y: f64, colour: RGBColor) -> Result<()>
-where
-    DB::ErrorType: 'static,
-{
+pub(crate) fn hline<DB: DrawingBackend>(chart: &mut TimeChart<'_, DB>, y: f64, colour: RGBColor) -> Result<()> {
     let r = chart.x_range();
     chart.draw_series(DashedLineSeries::new(vec![(r.start, y), (r.end, y)], 6, 4, colour.mix(0.8).stroke_width(1)))?;
     Ok(())
 }
 
 /// Zero line in the neutral colour.
-pub(crate) fn zero_line<DB: DrawingBackend>(chart: &mut TimeChart<'_, DB>) -> Result<()>
-where
-    DB::ErrorType: 'static,
-{
+pub(crate) fn zero_line<DB: DrawingBackend>(chart: &mut TimeChart<'_, DB>) -> Result<()> {
     hline(chart, 0.0, ZERO)
 }
 
 pub(crate) fn legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
     chart: &mut ChartContext<'a, DB, CT>,
-) -> Result<()>
-where
-    DB::ErrorType: 'static,
-{
+) -> Result<()> {
     chart
         .configure_series_labels()
         .position(SeriesLabelPosition::UpperLeft)

@@ -2,12 +2,11 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Result;
 use plotters::{coord::Shift, prelude::*};
 
 use super::{Figure, panel};
 use crate::{
-    indicators as ind,
+    Result, indicators as ind,
     records::{Klines, Record},
 };
 
@@ -74,10 +73,7 @@ impl Figure for Spot {
         (1800, 1150)
     }
 
-    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()>
-    where
-        DB::ErrorType: 'static,
-    {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()> {
         let title = format!("{} Spot 1m Candlestick Dashboard: SMA20 / EMA55 / VWAP, RSI(14), Volume", self.symbol);
         let body = super::frame(root, &title, &self.caption)?;
         let p = super::panels(&body, &[14, 4, 5]);

@@ -3,11 +3,13 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, ensure};
 use plotters::{coord::Shift, prelude::*};
 
 use super::{Figure, compact};
-use crate::records::{Record, num};
+use crate::{
+    Error, Result,
+    records::{Record, num},
+};
 
 pub(crate) const NAME: &str = "fig_websocket_microstructure";
 const FILE: &str = "spot/websocket/rolling_window_ticker.json";
@@ -33,11 +35,14 @@ struct Ws {
 
 pub(crate) fn draw(dir: &Path, out: &Path, _warnings: &mut Vec<String>) -> Result<Vec<PathBuf>> {
     let rec = Record::load(dir, FILE)?;
-    let frames = rec.payload.as_array().with_context(|| format!("payload {FILE}: not a list of frames"))?;
+    let origin = || format!("payload {FILE}");
+    let frames = rec.payload.as_array().ok_or_else(|| Error::data(origin(), "not a list of frames"))?;
     let mut raw: Vec<(i64, &serde_json::Value, &serde_json::Value)> =
         frames.iter().filter_map(|f| Some((f["received_at_ns"].as_i64()?, f, &f["data"]))).collect();
     raw.sort_by_key(|r| r.0);
-    ensure!(!raw.is_empty(), "payload {FILE}: no frames captured");
+    if raw.is_empty() {
+        return Err(Error::data(origin(), "no frames captured"));
+    }
     let start_ns = raw[0].0;
     let events: Vec<Event> = raw
         .iter()
@@ -51,7 +56,9 @@ pub(crate) fn draw(dir: &Path, out: &Path, _warnings: &mut Vec<String>) -> Resul
             })
         })
         .collect();
-    ensure!(!events.is_empty(), "payload {FILE}: no frame has a last price");
+    if events.is_empty() {
+        return Err(Error::data(origin(), "no frame has a last price"));
+    }
     let symbol = raw.iter().find_map(|r| r.2["s"].as_str()).unwrap_or("?").to_string();
     let window = raw.iter().find_map(|r| r.2["e"].as_str()).unwrap_or("rolling ticker").to_string();
     let note = format!(
@@ -69,10 +76,7 @@ impl Figure for Ws {
         (1600, 1150)
     }
 
-    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()>
-    where
-        DB::ErrorType: 'static,
-    {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()> {
         let ev = &self.events;
         let span = ev.last().map_or(1.0, |e| e.s).max(1.0);
         let mut gaps: Vec<f64> = ev.windows(2).map(|w| w[1].s - w[0].s).filter(|g| *g > 0.0).collect();

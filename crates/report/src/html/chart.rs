@@ -7,12 +7,14 @@
 
 use std::ops::Range;
 
-use anyhow::Result;
 use chrono::{DateTime, Utc};
 use plotters::prelude::*;
 
 use super::data::Point;
-use crate::figures::{compact, time_format, utc, y_range};
+use crate::{
+    Result,
+    figures::{compact, time_format, utc, y_range},
+};
 
 /// An axis label with as many decimals as the tick spacing needs (about six ticks over `span`).
 fn tick(v: f64, span: f64) -> String {
@@ -116,10 +118,7 @@ fn draw_panel<DB: DrawingBackend>(
     p: &Panel,
     x: Range<i64>,
     time_axis: bool,
-) -> Result<()>
-where
-    DB::ErrorType: 'static,
-{
+) -> Result<()> {
     let mut values: Vec<f64> = p.lines.iter().flat_map(|l| l.points.iter().map(|q| q.1)).collect();
     values.extend(p.markers.iter().map(|m| m.y));
     if p.zero || values.is_empty() {

@@ -4,9 +4,10 @@
 
 use std::{collections::BTreeMap, path::Path};
 
-use anyhow::{Context, Result, bail};
 use chrono::Datelike;
 use serde_json::{Map, Value, value::RawValue};
+
+use crate::{Error, Result};
 
 /// A time series point: `(ts in ns since the epoch, value)`.
 pub type Point = (i64, f64);
@@ -71,14 +72,15 @@ impl RunData {
     /// the file (and line).
     pub fn load(dir: &Path) -> Result<Self> {
         let path = dir.join("result.json");
-        let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        let text = std::fs::read_to_string(&path).map_err(Error::io(&path))?;
+        let origin = || path.display().to_string();
         // Only the top level is parsed into values: the fills and equity arrays of result.json
         // are read from the CSV files, so their raw JSON is skipped.
         let top: BTreeMap<String, &RawValue> =
-            serde_json::from_str(&text).with_context(|| format!("{} is not a JSON object", path.display()))?;
+            serde_json::from_str(&text).map_err(|e| Error::data(origin(), format!("not a JSON object: {e}")))?;
         let stats = match top.get("stats") {
-            Some(raw) => serde_json::from_str(raw.get()).with_context(|| format!("{}: stats", path.display()))?,
-            None => bail!("{}: no stats", path.display()),
+            Some(raw) => serde_json::from_str(raw.get()).map_err(|e| Error::data(origin(), format!("stats: {e}")))?,
+            None => return Err(Error::data(origin(), "no stats")),
         };
         let mut summary = Vec::new();
         for key in ["iterations", "total_orders", "total_positions", "skips", "rejections"] {
@@ -157,25 +159,31 @@ impl RunData {
 }
 
 fn int(s: &str) -> Result<i64> {
-    s.trim().parse().with_context(|| format!("not an integer: {s:?}"))
+    s.trim().parse().map_err(|e| Error::data("", format!("not an integer: {s:?}: {e}")))
 }
 
 fn num(s: &str) -> Result<f64> {
-    s.trim().parse().with_context(|| format!("not a number: {s:?}"))
+    s.trim().parse().map_err(|e| Error::data("", format!("not a number: {s:?}: {e}")))
 }
 
 /// Reads a comma-separated file with a header line; `row` gets the fields named by `columns`,
 /// in that order. Fields are never quoted by the backtest writer.
 ///
 /// # Errors
-/// I/O, a missing column, a short line or `row`'s error, naming the file and line.
+/// I/O, a missing column, a short line or `row`'s error, naming the file and line (`row`'s
+/// `Data` and `Draw` errors get `file line N` in front of their label).
 pub fn read_csv<T>(path: &Path, columns: &[&str], mut row: impl FnMut(&[&str]) -> Result<T>) -> Result<Vec<T>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text = std::fs::read_to_string(path).map_err(Error::io(path))?;
     let mut lines = text.lines();
     let header: Vec<&str> = lines.next().unwrap_or_default().split(',').map(str::trim).collect();
     let idx: Vec<usize> = columns
         .iter()
-        .map(|c| header.iter().position(|h| h == c).with_context(|| format!("{}: no column {c}", path.display())))
+        .map(|c| {
+            header
+                .iter()
+                .position(|h| h == c)
+                .ok_or_else(|| Error::data(path.display().to_string(), format!("no column {c}")))
+        })
         .collect::<Result<_>>()?;
     let mut out = Vec::new();
     let mut picked: Vec<&str> = Vec::with_capacity(columns.len());
@@ -183,14 +191,13 @@ pub fn read_csv<T>(path: &Path, columns: &[&str], mut row: impl FnMut(&[&str]) -
         if line.trim().is_empty() {
             continue;
         }
+        let at = || format!("{} line {}", path.display(), n + 2);
         let fields: Vec<&str> = line.split(',').collect();
         picked.clear();
         for &i in &idx {
-            picked.push(
-                fields.get(i).copied().with_context(|| format!("{} line {}: too few fields", path.display(), n + 2))?,
-            );
+            picked.push(fields.get(i).copied().ok_or_else(|| Error::data(at(), "too few fields"))?);
         }
-        out.push(row(&picked).with_context(|| format!("{} line {}", path.display(), n + 2))?);
+        out.push(row(&picked).map_err(|e| e.at(at()))?);
     }
     Ok(out)
 }

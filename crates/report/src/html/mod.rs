@@ -20,9 +20,9 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use anyhow::{Context, Result};
+use crate::{Error, Result};
 
-pub use run::write_run_report;
+pub use run::{PERCENT_STATS, stat_reading, write_run_report};
 pub use sweep::write_sweep_report;
 
 /// The file name of every report.
@@ -130,8 +130,8 @@ pub(crate) fn table(class: &str, head: &[(&str, bool)], rows: &[Vec<Cell>]) -> S
 fn write_report(dir: &Path, html: &str) -> Result<PathBuf> {
     let path = dir.join(REPORT_FILE);
     let tmp = dir.join(format!(".{REPORT_FILE}.tmp"));
-    std::fs::write(&tmp, html).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
+    std::fs::write(&tmp, html).map_err(Error::io(&tmp))?;
+    std::fs::rename(&tmp, &path).map_err(Error::io(&path))?;
     log::info!("report: {}", path.display());
     Ok(path)
 }

@@ -7,7 +7,6 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use anyhow::{Context, Result};
 use serde_json::Value;
 
 use super::{
@@ -16,13 +15,14 @@ use super::{
     data::{self, Point, RunData},
     duration_text, escape, page, pct, table, utc_text, write_report,
 };
+use crate::Result;
 
 /// Points per drawn line at most (see [`data::downsample`]).
 const MAX_POINTS: usize = 2000;
 /// Fill markers per instrument at most.
 const MAX_MARKERS: usize = 2000;
-/// Statistics shown as percentages.
-pub(super) const PERCENT_STATS: [&str; 6] =
+/// Statistics that are fractions, read as percentages.
+pub const PERCENT_STATS: [&str; 6] =
     ["total_return", "cagr", "annualised_volatility", "max_drawdown", "exposure", "win_rate"];
 const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
 
@@ -32,9 +32,10 @@ const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Au
 /// A missing or malformed `result.json`, `equity.csv`, `fills.csv` or `funding.csv`, no font to
 /// measure chart labels, or writing the file.
 pub fn write_run_report(run_dir: &Path) -> Result<PathBuf> {
-    let data = RunData::load(run_dir).with_context(|| format!("reading run folder {}", run_dir.display()))?;
+    // The load errors name their file (inside `run_dir`); drawing errors name nothing.
+    let data = RunData::load(run_dir)?;
     let name = run_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let html = run_html(&data, &name).with_context(|| format!("report of {}", run_dir.display()))?;
+    let html = run_html(&data, &name).map_err(|e| e.at(format!("report of {}", run_dir.display())))?;
     write_report(run_dir, &html)
 }
 
@@ -110,8 +111,14 @@ fn stats_table(stats: &serde_json::Map<String, Value>) -> String {
     table("kv", &[("statistic", true), ("value", false), ("reading", false)], &rows)
 }
 
-/// A statistic for reading: percentages, durations, 4 decimals for ratios, else as stored.
-pub(super) fn stat_reading(k: &str, v: &Value) -> String {
+/// A statistic of `result.json` or `ranking.json` for reading: percentages, durations, 4
+/// decimals for ratios, `n/a` for an undefined one (JSON `null`, e.g. a Sharpe ratio without
+/// volatility), else as stored. Shared with the command line so both read alike.
+#[must_use]
+pub fn stat_reading(k: &str, v: &Value) -> String {
+    if v.is_null() {
+        return "n/a".to_string();
+    }
     let raw = v.as_str().map_or_else(|| v.to_string(), str::to_string);
     match v.as_f64().or_else(|| v.as_str().and_then(|s| s.parse::<f64>().ok())) {
         Some(x) if PERCENT_STATS.contains(&k) => format!("{:.2}%", x * 100.0),

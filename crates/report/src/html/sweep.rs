@@ -8,7 +8,6 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
 use super::{
@@ -16,6 +15,7 @@ use super::{
     run::{PERCENT_STATS, stat_reading},
     table, utc_text, write_report,
 };
+use crate::{Error, Result};
 
 /// Statistics shown in the ranked table after the ranking statistic.
 const HEADLINE: [&str; 5] = ["total_return", "sharpe", "max_drawdown", "trade_count", "fees_paid"];
@@ -33,6 +33,7 @@ struct Outcome {
 }
 
 impl Outcome {
+    /// The statistic as a finite number; `None` also for an undefined (`null`) one.
     fn stat(&self, name: &str) -> Option<f64> {
         let v = self.stats.as_ref()?.get(name)?;
         v.as_f64().or_else(|| v.as_str().and_then(|s| s.parse().ok())).filter(|x| x.is_finite())
@@ -48,18 +49,19 @@ impl Outcome {
 /// A missing or malformed `ranking.json`, no font to measure chart labels, or writing the file.
 pub fn write_sweep_report(sweep_dir: &Path) -> Result<PathBuf> {
     let path = sweep_dir.join("ranking.json");
-    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-    let v: Value = serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))?;
+    let text = std::fs::read_to_string(&path).map_err(Error::io(&path))?;
+    let origin = || path.display().to_string();
+    let v: Value = serde_json::from_str(&text).map_err(|e| Error::data(origin(), format!("not JSON: {e}")))?;
     let rank_by = v.get("rank_by").and_then(Value::as_str).unwrap_or("sharpe").to_string();
     let Some(rows) = v.get("ranking").and_then(Value::as_array) else {
-        bail!("{}: no ranking list", path.display());
+        return Err(Error::data(origin(), "no ranking list"));
     };
     let mut outcomes = Vec::new();
     for (i, o) in rows.iter().enumerate() {
         let variant = o
             .get("variant")
             .and_then(Value::as_u64)
-            .with_context(|| format!("{}: ranking[{i}] has no variant", path.display()))?;
+            .ok_or_else(|| Error::data(origin(), format!("ranking[{i}] has no variant")))?;
         let window = o.get("window").filter(|w| w.is_object()).map(|w| {
             let t = |k: &str| w.get(k).and_then(Value::as_i64).unwrap_or(0);
             (t("test_start"), t("test_end"))
@@ -70,7 +72,7 @@ pub fn write_sweep_report(sweep_dir: &Path) -> Result<PathBuf> {
             match super::write_run_report(&run_dir) {
                 Ok(_) => Some(format!("{rel}/{REPORT_FILE}")),
                 Err(e) => {
-                    log::warn!("sweep report: variant {variant}: {e:#}");
+                    log::warn!("sweep report: variant {variant}: {e}");
                     None
                 }
             }
@@ -88,7 +90,8 @@ pub fn write_sweep_report(sweep_dir: &Path) -> Result<PathBuf> {
     }
     let name = sweep_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let sweep_toml = std::fs::read_to_string(sweep_dir.join("sweep.toml")).unwrap_or_default();
-    let html = sweep_html(&outcomes, &rank_by, &name, &sweep_toml)?;
+    let html = sweep_html(&outcomes, &rank_by, &name, &sweep_toml)
+        .map_err(|e| e.at(format!("report of {}", sweep_dir.display())))?;
     write_report(sweep_dir, &html)
 }
 
@@ -198,7 +201,7 @@ fn overview(outcomes: &[Outcome], keys: &[String], rank_by: &str, lower_better: 
     if keys.len() >= 2 {
         return Ok(heatmap(outcomes, keys, rank_by, lower_better));
     }
-    let (labels, values, x_desc, cap): (Vec<String>, Vec<f64>, String, String) = if let Some(k) = keys.first() {
+    let (labels, values, x_desc, mut cap): (Vec<String>, Vec<f64>, String, String) = if let Some(k) = keys.first() {
         let vals = axis(outcomes, k);
         let means: Vec<f64> = vals
             .iter()
@@ -224,6 +227,9 @@ fn overview(outcomes: &[Outcome], keys: &[String], rank_by: &str, lower_better: 
             format!("{rank_by} per variant, in variant order."),
         )
     };
+    if values.iter().any(|v| !v.is_finite()) {
+        let _ = write!(cap, " No bar where {rank_by} is n/a (undefined) or the variant failed.");
+    }
     let svg = chart::bar_svg(&labels, &values, &x_desc, rank_by, PERCENT_STATS.contains(&rank_by))?;
     Ok(format!("<figure>\n{svg}\n<figcaption>{}</figcaption>\n</figure>\n", escape(&cap)))
 }
@@ -253,8 +259,9 @@ fn heatmap(outcomes: &[Outcome], keys: &[String], rank_by: &str, lower_better: b
             cells.entry((yi, xi)).or_default().push(o);
         }
     }
-    let value = |os: &[&Outcome]| mean(&os.iter().filter_map(|o| o.stat(rank_by)).collect::<Vec<_>>());
-    let all: Vec<f64> = cells.values().filter_map(|os| value(os)).collect();
+    // Undefined (`null`) values are left out of the means and of the colour scale.
+    let values = |os: &[&Outcome]| os.iter().filter_map(|o| o.stat(rank_by)).collect::<Vec<f64>>();
+    let all: Vec<f64> = cells.values().filter_map(|os| mean(&values(os))).collect();
     let (lo, hi) = all.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(*v), b.max(*v)));
     let mut s = format!("<table class=\"heat\">\n<thead><tr><th class=\"l\">{} ↓ \\ {} →</th>", escape(ky), escape(kx));
     for x in &xs {
@@ -265,22 +272,30 @@ fn heatmap(outcomes: &[Outcome], keys: &[String], rank_by: &str, lower_better: b
         let _ = write!(s, "<tr><th>{}</th>", escape(&value_text(y)));
         for xi in 0..xs.len() {
             let os = cells.get(&(yi, xi)).map(Vec::as_slice).unwrap_or_default();
-            match value(os) {
+            let vs = values(os);
+            let linked = |text: String| match os {
+                [Outcome { link: Some(l), .. }] => format!("<a href=\"{}\">{text}</a>", escape(l)),
+                _ => text,
+            };
+            match mean(&vs) {
                 Some(v) => {
                     let mut t = if hi > lo { (v - lo) / (hi - lo) } else { 0.5 };
                     if lower_better {
                         t = 1.0 - t;
                     }
                     let text = escape(&stat_reading(rank_by, &serde_json::json!(v)));
-                    let body = match (os, os.first().and_then(|o| o.link.as_ref())) {
-                        ([_], Some(l)) => format!("<a href=\"{}\">{text}</a>", escape(l)),
-                        _ if os.len() > 1 => format!("{text}<br><small>mean of {}</small>", os.len()),
-                        _ => text,
+                    let body = match (os.len(), vs.len()) {
+                        (1, _) => linked(text),
+                        (n, k) if k < n => format!("{text}<br><small>mean of {k} of {n}</small>"),
+                        (n, _) => format!("{text}<br><small>mean of {n}</small>"),
                     };
                     let _ = write!(s, "<td style=\"{}\">{body}</td>", heat_colour(t));
                 }
                 None if os.is_empty() => s += "<td></td>",
-                None => s += "<td class=\"err\">failed</td>",
+                None if os.iter().all(|o| o.stats.is_none()) => s += "<td class=\"err\">failed</td>",
+                None => {
+                    let _ = write!(s, "<td>{}</td>", linked("n/a".to_string()));
+                }
             }
         }
         s += "</tr>\n";

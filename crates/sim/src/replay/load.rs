@@ -198,7 +198,8 @@ mod tests {
         assert_eq!(&*k[0].quote_volume, ".5");
         for bad in ["", "-", ".", "1e5", "1.2.3", "abc", "0x1"] {
             let text = format!("1,{bad},1,1,1,1,2,1,3,0,0,0\n");
-            assert!(klines(p, &text).is_err(), "{bad:?} accepted");
+            let want = format!("x.csv:1: column 2 (open): {bad:?} is not a decimal number");
+            assert_eq!(klines(p, &text).unwrap_err().to_string(), want);
         }
     }
 

@@ -1,4 +1,4 @@
-//! Result files of a run folder. Each table is described once ([`Table`]) and written twice:
+//! The run folder: a [`RunResult`] written as files. Each table is described once ([`Table`]) and written twice:
 //! CSV with exact decimal strings (diffable, byte-stable) and Parquet for pandas / polars /
 //! DuckDB (timestamps as `timestamp[ns, UTC]`, money and quantities as `decimal128(38, 18)`).
 //!
@@ -7,7 +7,6 @@
 
 use std::{path::Path, sync::Arc};
 
-use anyhow::Context as _;
 use arrow::{
     array::{Array, ArrayRef, Decimal128Array, StringArray, TimestampNanosecondArray},
     datatypes::{DataType, Field, Schema},
@@ -16,7 +15,11 @@ use arrow::{
 use parquet::{arrow::ArrowWriter, basic::Compression, file::properties::WriterProperties};
 use rust_decimal::Decimal;
 
-use crate::run::{RunResult, RunSpec};
+use crate::{
+    error::{Error, Result},
+    result::RunResult,
+    spec::RunSpec,
+};
 
 /// Scale of every decimal Parquet column (values with more decimals are rounded half-even).
 const SCALE: u32 = 18;
@@ -47,13 +50,13 @@ impl Column {
         }
     }
 
-    fn arrow(&self) -> anyhow::Result<(DataType, ArrayRef)> {
+    fn arrow(&self) -> std::result::Result<(DataType, ArrayRef), String> {
         Ok(match self {
             Self::Ts(v) => {
                 let a = TimestampNanosecondArray::from(
                     v.iter()
-                        .map(|&t| i64::try_from(t).context("timestamp beyond 2262"))
-                        .collect::<Result<Vec<_>, _>>()?,
+                        .map(|&t| i64::try_from(t).map_err(|_| format!("timestamp {t} beyond 2262")))
+                        .collect::<std::result::Result<Vec<_>, _>>()?,
                 )
                 .with_timezone("UTC");
                 (a.data_type().clone(), Arc::new(a))
@@ -68,7 +71,8 @@ impl Column {
                         d.mantissa()
                     })
                     .collect::<Vec<i128>>();
-                let a = Decimal128Array::from(raw).with_precision_and_scale(38, SCALE as i8)?;
+                let a =
+                    Decimal128Array::from(raw).with_precision_and_scale(38, SCALE as i8).map_err(|e| e.to_string())?;
                 (a.data_type().clone(), Arc::new(a))
             }
         })
@@ -103,25 +107,27 @@ impl Table {
     /// Parquet bytes (zstd, one row group; no creation timestamp, so byte-stable).
     ///
     /// # Errors
-    /// Arrow / Parquet encoding errors.
-    pub fn parquet(&self) -> anyhow::Result<Vec<u8>> {
+    /// [`Error::Encode`] for Arrow / Parquet encoding errors, naming the table.
+    pub fn parquet(&self) -> Result<Vec<u8>> {
+        let what = || format!("{}.parquet", self.name);
         let mut fields = Vec::new();
         let mut arrays = Vec::new();
         for (name, col) in &self.columns {
-            let (ty, a) = col.arrow()?;
+            let (ty, a) = col.arrow().map_err(|e| Error::encode(what(), e))?;
             fields.push(Field::new(*name, ty, false));
             arrays.push(a);
         }
         let schema = Arc::new(Schema::new(fields));
-        let batch = RecordBatch::try_new(schema.clone(), arrays)?;
+        let batch = RecordBatch::try_new(schema.clone(), arrays).map_err(|e| Error::encode(what(), e))?;
         let props = WriterProperties::builder()
             .set_compression(Compression::ZSTD(parquet::basic::ZstdLevel::default()))
             .set_created_by("alphalab".into())
             .build();
         let mut out = Vec::new();
-        let mut w = ArrowWriter::try_new(&mut out, schema, Some(props))?;
-        w.write(&batch)?;
-        w.close()?;
+        let encode = |e: parquet::errors::ParquetError| Error::encode(what(), e);
+        let mut w = ArrowWriter::try_new(&mut out, schema, Some(props)).map_err(encode)?;
+        w.write(&batch).map_err(encode)?;
+        w.close().map_err(encode)?;
         Ok(out)
     }
 }
@@ -230,28 +236,36 @@ pub fn tables(r: &RunResult) -> Vec<Table> {
 /// Writes every result file into `dir` (deterministic: same spec and result ⇒ same bytes).
 ///
 /// # Errors
-/// I/O and serialisation errors, naming the file.
-pub fn write_results(dir: &Path, spec: &RunSpec, result: &RunResult) -> anyhow::Result<()> {
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let put = |name: &str, body: &[u8]| -> anyhow::Result<()> {
+/// I/O and encoding errors, naming the file.
+pub fn write_results(dir: &Path, spec: &RunSpec, result: &RunResult) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(Error::io(dir))?;
+    let put = |name: &str, body: &[u8]| -> Result<()> {
         let p = dir.join(name);
-        std::fs::write(&p, body).with_context(|| format!("writing {}", p.display()))
+        std::fs::write(&p, body).map_err(Error::io(p))
     };
-    put("result.json", (serde_json::to_string_pretty(result)? + "\n").as_bytes())?;
+    put("result.json", pretty_json("result.json", result)?.as_bytes())?;
     for t in tables(result) {
         put(&format!("{}.csv", t.name), t.csv().as_bytes())?;
-        let bytes = t.parquet().with_context(|| format!("encoding {}.parquet", t.name))?;
-        put(&format!("{}.parquet", t.name), &bytes)?;
+        put(&format!("{}.parquet", t.name), &t.parquet()?)?;
     }
-    put("run.toml", toml::to_string(spec)?.as_bytes())?;
+    put("run.toml", spec.to_toml()?.as_bytes())?;
     let version = serde_json::json!({ "version": result.version });
-    put("version.json", (serde_json::to_string_pretty(&version)? + "\n").as_bytes())?;
+    put("version.json", pretty_json("version.json", &version)?.as_bytes())?;
     Ok(())
+}
+
+/// `v` as pretty JSON with a final newline.
+///
+/// # Errors
+/// [`Error::Encode`] naming `what`.
+pub fn pretty_json<T: serde::Serialize>(what: &str, v: &T) -> Result<String> {
+    serde_json::to_string_pretty(v).map(|s| s + "\n").map_err(|e| Error::encode(what, e))
 }
 
 #[cfg(test)]
 mod tests {
     use rust_decimal_macros::dec;
+    use sha2::Digest;
 
     use super::*;
 
@@ -275,7 +289,10 @@ mod tests {
         let x = batch.column(2).as_any().downcast_ref::<Decimal128Array>().unwrap();
         assert_eq!(x.value_as_string(0), "0.100000000000000000");
         assert_eq!(x.value_as_string(1), "-123456.000000000000000001");
-        assert_eq!(t.parquet().unwrap(), t.parquet().unwrap(), "byte-stable");
+        // Byte-stable across processes and builds (no timestamp in the file): the encoding of
+        // this table is pinned. A deliberate change of the writer settings updates this digest.
+        let digest = sha2::Sha256::digest(t.parquet().unwrap());
+        assert_eq!(hex::encode(digest), "67e8d5f6fe9b805a6d2cae8755ca9ae82a1e27b8164cd6923601f1bccc164a36");
         let _ = std::fs::remove_file(path);
     }
 }

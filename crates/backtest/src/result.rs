@@ -1,0 +1,157 @@
+//! What a run produces ([`RunResult`]): the runner returns it, the caller writes it
+//! ([`crate::output`]), sweeps rank it.
+
+use std::collections::BTreeMap;
+
+use data::FundingPayment;
+use nautilus_core::UnixNanos;
+use nautilus_model::identifiers::InstrumentId;
+use rust_decimal::Decimal;
+use serde::Serialize;
+
+use crate::{
+    error::{Error, Result},
+    funding::{FundingEntry, cumulative_at, funding_ledger},
+    recorder::{Delivery, Fill, OrderRecord, Recorder, Skip},
+    stats::{Stats, compute},
+};
+
+/// Nautilus' account balance of one currency at the end.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Balance {
+    pub currency: String,
+    pub total: Decimal,
+    pub free: Decimal,
+    pub locked: Decimal,
+}
+
+/// One point of the equity curve.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CurvePoint {
+    pub ts: u64,
+    /// Mark-to-market equity before funding.
+    pub equity_ex_funding: Decimal,
+    /// Cumulative funding at `ts`.
+    pub funding: Decimal,
+    /// `equity_ex_funding + funding`.
+    pub equity: Decimal,
+    pub gross_exposure: Decimal,
+}
+
+/// Everything a run produces.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RunResult {
+    pub version: String,
+    /// Market events the engine processed.
+    pub iterations: usize,
+    /// Orders submitted (from the run's own record: the engine's cache is purged as it goes).
+    pub total_orders: usize,
+    /// Order submissions and cancellations (in `orders.csv/.parquet`).
+    #[serde(skip)]
+    pub orders: Vec<OrderRecord>,
+    pub fills: Vec<Fill>,
+    pub skips: Vec<Skip>,
+    pub rejections: Vec<String>,
+    /// Final exact fill-ledger positions.
+    pub positions: BTreeMap<String, Decimal>,
+    /// Final exact fill-ledger cash (before funding).
+    pub ledger_balances: BTreeMap<String, Decimal>,
+    /// Final nautilus account balances (funding not included: the engine ignores it).
+    pub account_balances: Vec<Balance>,
+    pub funding: Vec<FundingEntry>,
+    pub equity: Vec<CurvePoint>,
+    /// `(ts, instrument, net position)` after every fill (in `positions.csv/.parquet`).
+    #[serde(skip)]
+    pub position_history: Vec<(u64, String, Decimal)>,
+    /// `(ts, instrument, last price)` used for marking (in `prices.csv/.parquet`).
+    #[serde(skip)]
+    pub prices: Vec<(u64, String, Decimal)>,
+    pub stats: Stats,
+    /// Every event delivery, when recorded (tests of the timing rules); not written to disk.
+    #[serde(skip)]
+    pub deliveries: Vec<Delivery>,
+}
+
+/// Crate version (+ `git describe` if `ALPHALAB_GIT_DESCRIBE` was set at build time).
+#[must_use]
+pub fn code_version() -> String {
+    match option_env!("ALPHALAB_GIT_DESCRIBE") {
+        Some(g) => format!("{} ({g})", env!("CARGO_PKG_VERSION")),
+        None => env!("CARGO_PKG_VERSION").to_string(),
+    }
+}
+
+impl RunResult {
+    /// Assembles the result of a finished run from what it recorded: applies the funding
+    /// ledger to the positions held at each settlement, builds the equity curve and the
+    /// statistics.
+    ///
+    /// # Errors
+    /// [`Error::NoMarkPrice`] for a settlement of a held position without a mark price, or a run
+    /// that never valued its equity (no prices for the held currencies).
+    pub fn assemble(
+        rec: Recorder,
+        settlements: &[FundingPayment],
+        account_balances: Vec<Balance>,
+        iterations: usize,
+        reporting_currency: &str,
+    ) -> Result<Self> {
+        let ledger = funding_ledger(
+            |id| rec.position_history.get(id).cloned().unwrap_or_default(),
+            settlements,
+            |id, ts| {
+                let s = rec.prices.get(id)?;
+                let k = s.partition_point(|(t, _)| *t <= ts);
+                (k > 0).then(|| s[k - 1].1)
+            },
+            false,
+        )?;
+        let equity: Vec<CurvePoint> = rec
+            .equity
+            .iter()
+            .map(|p| {
+                let funding = cumulative_at(&ledger, p.ts);
+                CurvePoint {
+                    ts: p.ts,
+                    equity_ex_funding: p.equity,
+                    funding,
+                    equity: p.equity + funding,
+                    gross_exposure: p.gross_exposure,
+                }
+            })
+            .collect();
+        let curve: Vec<(u64, Decimal, Decimal)> = equity.iter().map(|p| (p.ts, p.equity, p.gross_exposure)).collect();
+        let funding_total = ledger.last().map(|e| e.cumulative).unwrap_or_default();
+        let initial = rec.initial_equity.ok_or_else(|| Error::Spec {
+            key: "instruments".into(),
+            msg: "no equity: no prices for the held currencies".into(),
+        })?;
+        let stats = compute(initial, &curve, &rec.fills, reporting_currency, funding_total);
+        Ok(Self {
+            version: code_version(),
+            iterations,
+            total_orders: rec.orders.iter().filter(|o| o.action == "submit").count(),
+            orders: rec.orders,
+            fills: rec.fills,
+            skips: rec.skips,
+            rejections: rec.rejections,
+            positions: rec.last_context.positions.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+            ledger_balances: rec.last_context.balances.clone(),
+            account_balances,
+            funding: ledger,
+            equity,
+            position_history: series(&rec.position_history),
+            prices: series(&rec.prices),
+            stats,
+            deliveries: rec.deliveries,
+        })
+    }
+}
+
+/// Per-instrument `(ts, value)` series flattened in time order (ties by instrument id).
+fn series(m: &BTreeMap<InstrumentId, Vec<(UnixNanos, Decimal)>>) -> Vec<(u64, String, Decimal)> {
+    let mut v: Vec<(u64, String, Decimal)> =
+        m.iter().flat_map(|(id, s)| s.iter().map(move |(t, x)| (t.as_u64(), id.to_string(), *x))).collect();
+    v.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+    v
+}
