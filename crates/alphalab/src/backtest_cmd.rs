@@ -9,14 +9,14 @@ use std::{
 };
 
 use backtest::{
-    engine::{Progress, RunOptions, run_inputs},
-    inputs::load_inputs,
+    engine::{Progress, RunOptions, run_source},
+    inputs::{CatalogSource, Source},
     output::write_results,
     result::RunResult,
     scaffold,
     spec::RunSpec,
     strategies::registry,
-    sweep::{SweepSpec, run_sweep_inputs, variants},
+    sweep::{SweepSpec, load_shared, run_sweep_inputs, variants},
 };
 
 use crate::console::{self, progress, thousands};
@@ -42,11 +42,13 @@ const HEADLINE: [&str; 6] =
 pub fn backtest(path: &Path, spec: &RunSpec, detail: Detail) -> anyhow::Result<ExitCode> {
     log::info!("backtest: {} ({} on {:?})", path.display(), spec.strategy.name, spec.instruments);
     let t = std::time::Instant::now();
-    let inputs = load_inputs(spec)?;
-    let bar = progress(inputs.events() as u64, &spec.strategy.name, "events");
+    let mut source = CatalogSource::open(spec)?;
+    let (first, last) = source.time_range().unwrap_or_default();
+    let (from, to) = (spec.start_ns()?.map_or(first, |s| s.as_u64()), spec.end_ns()?.map_or(last, |e| e.as_u64()));
+    let bar = progress(source.events(from, to), &spec.strategy.name, "events");
     let tick = bar.clone();
     let opts = RunOptions { progress: Some(Progress::new(move |n| tick.inc(n))), ..RunOptions::default() };
-    let r = run_inputs(spec, inputs, &registry(), opts)?;
+    let r = run_source(spec, &mut source, &registry(), opts)?;
     bar.finish_and_clear();
     log::info!(
         "backtest: {} events, {} orders, {} fills, {} skips, {} rejections",
@@ -108,7 +110,7 @@ pub fn sweep(path: &Path, spec: &SweepSpec, threads: Option<usize>) -> anyhow::R
     let threads = threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let t = std::time::Instant::now();
     // The inputs are loaded once and shared by every variant.
-    let inputs = Arc::new(load_inputs(&spec.base)?);
+    let inputs = Arc::new(load_shared(&spec.base)?);
     let n = variants(spec, inputs.time_range())?.len();
     let bar = progress(n as u64, "sweep", "variants");
     let tick = bar.clone();

@@ -280,7 +280,7 @@ fn main() -> anyhow::Result<()> {
         let inp = if with_perp { (*both).clone() } else { (*inputs).clone() };
         let rs = spec(strategy, &params, with_perp);
         let t = Instant::now();
-        let r = run_inputs(&rs, inp, &reg, RunOptions::default())?;
+        let r = run_inputs(&rs, &inp, &reg, RunOptions::default())?;
         let s = t.elapsed().as_secs_f64();
         let rust_eps = r.iterations as f64 / s;
         println!(

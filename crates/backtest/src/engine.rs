@@ -1,9 +1,10 @@
-//! The runner: a [`RunSpec`] and its [`Inputs`] → a NautilusTrader `BacktestEngine` with the
-//! [`AlphaStrategy`] → [`RunResult`]. It writes nothing: the caller decides where the result goes
-//! ([`crate::output`]).
+//! The runner: a [`RunSpec`] and its data ([`Source`]) → a NautilusTrader `BacktestEngine` with
+//! the [`AlphaStrategy`], fed chunk by chunk, funding settled between chunks → [`RunResult`]. It
+//! writes nothing: the caller decides where the result goes ([`crate::output`]).
 
 use std::{cell::RefCell, rc::Rc, str::FromStr};
 
+use data::FundingPayment;
 use nautilus_backtest::{config::BacktestEngineConfig, engine::BacktestEngine};
 use nautilus_common::logging::{
     init_logging,
@@ -11,22 +12,30 @@ use nautilus_common::logging::{
     logging_is_initialized,
     writer::FileWriterConfig,
 };
-use nautilus_core::UUID4;
+use nautilus_common::msgbus::{self, switchboard::MessagingSwitchboard};
+use nautilus_core::{UUID4, UnixNanos};
 use nautilus_model::{
-    data::BarType,
+    accounts::AccountAny,
+    data::{BarType, Data, HasTsInit},
+    enums::AccountType,
+    events::AccountState,
     identifiers::{InstrumentId, TraderId, Venue},
     instruments::Instrument,
+    types::{AccountBalance, Currency, Money},
 };
+use rust_decimal::Decimal;
 
 use crate::{
     error::{Error, Result},
     execution::InstrumentRules,
-    inputs::{Inputs, load_inputs},
-    recorder::Recorder,
+    funding::{PricesAt, settle},
+    inputs::{CatalogSource, Inputs, MemorySource, Source, first_span, next_span},
+    ledger::Ledger,
+    recorder::{Recorder, SharedRecorder},
     registry::Registry,
     result::{Balance, RunResult},
     spec::RunSpec,
-    strategy::{AlphaStrategy, StrategySetup},
+    strategy::{AlphaStrategy, SharedLedger, StrategySetup},
     venue::{VENUE, VenueKind},
 };
 
@@ -90,34 +99,54 @@ pub fn logging_guard() -> Result<LogGuard> {
     }
 }
 
-/// Loads the catalog data and runs (see [`run_inputs`]).
+/// Runs a run file on its catalog, streaming the data chunk by chunk (see [`run_source`]).
 ///
 /// # Errors
 /// Loading, strategy and engine errors.
-pub fn run(spec: &RunSpec, registry: &Registry) -> Result<RunResult> {
-    let inputs = load_inputs(spec)?;
-    run_inputs(spec, inputs, registry, RunOptions::default())
+pub fn run(spec: &RunSpec, registry: &Registry, opts: RunOptions) -> Result<RunResult> {
+    let mut source = CatalogSource::open(spec)?;
+    run_source(spec, &mut source, registry, opts)
+}
+
+/// Runs `spec` on in-memory `inputs` (each stream ascending by `ts_init`); see [`run_source`].
+///
+/// # Errors
+/// As [`run_source`]; a stream out of time order.
+pub fn run_inputs(spec: &RunSpec, inputs: &Inputs, registry: &Registry, opts: RunOptions) -> Result<RunResult> {
+    if let Some(k) = inputs.streams.iter().position(|s| !s.is_sorted_by_key(HasTsInit::ts_init)) {
+        return Err(Error::spec("inputs", format!("stream {k} is not in ts_init order")));
+    }
+    run_source(spec, &mut MemorySource(inputs), registry, opts)
 }
 
 fn parse_ids(key: &str, v: &[String]) -> Result<Vec<InstrumentId>> {
     v.iter().map(|s| InstrumentId::from_str(s).map_err(|e| Error::spec(key, format!("{s}: {e}")))).collect()
 }
 
-/// Runs `spec` on `inputs` in this thread (the engine is not `Send`).
+/// Runs `spec` on `source` in this thread (the engine is not `Send`), in chunks: the engine's
+/// streaming mode runs each chunk, its data is cleared, the next is added, so memory follows a
+/// chunk ([`crate::inputs::CHUNK_EVENTS`] events), not the run. Chunks also end at every funding
+/// settlement, which is applied between them ([`crate::funding`]) to the ledger and to
+/// NautilusTrader's account, so balances, margin and the Alpha's equity include it.
 ///
 /// # Errors
-/// Unknown strategy, bad venue config, engine errors, an Alpha hook's error, funding without a
-/// mark price.
-pub fn run_inputs(spec: &RunSpec, inputs: Inputs, registry: &Registry, opts: RunOptions) -> Result<RunResult> {
+/// Unknown strategy, bad venue config, no data, engine errors, an Alpha hook's error, funding
+/// without a mark price.
+pub fn run_source(spec: &RunSpec, source: &mut dyn Source, registry: &Registry, opts: RunOptions) -> Result<RunResult> {
     let alpha = registry.build(&spec.strategy)?;
-    let log_guard = logging_guard()?;
     let (start, end) = (spec.start_ns()?, spec.end_ns()?);
+    let Some((first, last)) = source.time_range() else {
+        return Err(Error::spec("instruments", "no data to run on"));
+    };
+    let from = start.map_or(first, |s| s.as_u64().max(first));
+    let until = end.map_or(last, |e| e.as_u64().min(last)).saturating_add(1);
+    let log_guard = logging_guard()?;
     let mut engine = BacktestEngine::new(BacktestEngineConfig { run_analysis: false, ..Default::default() })
         .map_err(Error::engine("creating the engine"))?;
     engine.add_venue(spec.venue.to_config()?).map_err(Error::engine("venue"))?;
     let mut rules = Vec::new();
-    for inst in inputs.instruments {
-        let inst = spec.venue.apply_fees(inst)?;
+    for inst in source.instruments() {
+        let inst = spec.venue.apply_fees(inst.clone())?;
         engine.add_instrument(&inst).map_err(Error::engine(format!("instruments: {}", inst.id())))?;
         rules.push(InstrumentRules::of(&inst));
     }
@@ -126,10 +155,21 @@ pub fn run_inputs(spec: &RunSpec, inputs: Inputs, registry: &Registry, opts: Run
         .iter()
         .map(|s| BarType::from_str(s).map_err(|e| Error::spec("bar_types", format!("{s}: {e}"))))
         .collect::<Result<Vec<_>>>()?;
-    for s in inputs.streams.into_iter().filter(|s| !s.is_empty()) {
-        engine.add_data(s, None, true, true).map_err(Error::engine("adding data"))?;
-    }
-    let recorder = Rc::new(RefCell::new(Recorder { record_deliveries: opts.record_deliveries, ..Recorder::default() }));
+    let perps: Vec<InstrumentId> = rules.iter().filter(|r| !r.is_spot).map(|r| r.id).collect();
+    let mut settlements: Vec<FundingPayment> = source
+        .funding()
+        .iter()
+        .filter(|f| perps.contains(&f.instrument_id) && (from..until).contains(&f.ts.as_u64()))
+        .copied()
+        .collect();
+    settlements.sort_by_key(|f| (f.ts, f.instrument_id.to_string()));
+    let ledger =
+        Rc::new(RefCell::new(Ledger::new(&rules, spec.venue.starting_balances.clone(), &spec.reporting_currency)));
+    let recorder = Rc::new(RefCell::new(Recorder {
+        record_deliveries: opts.record_deliveries,
+        sample_ns: spec.sample_seconds * 1_000_000_000,
+        ..Recorder::default()
+    }));
     let setup = StrategySetup {
         strategy_id: STRATEGY_ID.into(),
         instruments: rules.clone(),
@@ -139,35 +179,49 @@ pub fn run_inputs(spec: &RunSpec, inputs: Inputs, registry: &Registry, opts: Run
         mark_prices: parse_ids("mark_prices", &spec.mark_prices)?,
         index_prices: parse_ids("index_prices", &spec.index_prices)?,
         custom_types: spec.custom_types.clone(),
-        funding: inputs.funding.clone(),
+        funding: settlements.clone(),
         rebalance_threshold: spec.rebalance_threshold,
         reporting_currency: spec.reporting_currency.clone(),
-        starting_balances: spec.venue.starting_balances.clone(),
         cash_account: spec.venue.kind == VenueKind::Spot,
         execution: spec.execution,
         progress: opts.progress.clone(),
     };
-    engine.add_strategy(AlphaStrategy::new(alpha, setup, recorder.clone())).map_err(Error::engine("strategy"))?;
-    engine.run(start, end, None, false).map_err(Error::engine("running the engine"))?;
-    let iterations = engine.get_result().iterations;
-    let account_balances = {
-        let cache = engine.kernel().cache.borrow();
-        let acc = cache
-            .account_for_venue(&Venue::new(VENUE))
-            .ok_or_else(|| Error::engine("reading the account")(anyhow::anyhow!("no account for the venue")))?;
-        let mut v: Vec<Balance> = acc
-            .balances()
-            .values()
-            .map(|b| Balance {
-                currency: b.currency.code.to_string(),
-                total: b.total.as_decimal(),
-                free: b.free.as_decimal(),
-                locked: b.locked.as_decimal(),
-            })
-            .collect();
-        v.sort_by(|a, b| a.currency.cmp(&b.currency));
-        v
-    };
+    let strategy = AlphaStrategy::new(alpha, setup, ledger.clone(), recorder.clone());
+    engine.add_strategy(strategy).map_err(Error::engine("strategy"))?;
+
+    let venue = Venue::new(VENUE);
+    let (mut t, mut next_settlement, mut iterations) = (from, 0usize, 0usize);
+    let mut span = first_span(source.events(from, until - 1), until - from);
+    while t < until {
+        let due = settlements[next_settlement..].iter().take_while(|f| f.ts.as_u64() <= t).count();
+        let mut next = t.saturating_add(span).min(until);
+        if let Some(row) = settlements.get(next_settlement + due) {
+            next = next.min(row.ts.as_u64());
+        }
+        let chunk = source.chunk(t, next)?;
+        // Settlements at `t` are paid on the position held before any event (and fill) at `t`.
+        for row in &settlements[next_settlement..next_settlement + due] {
+            let at = prices_at(&chunk, row.instrument_id, t);
+            settle_funding(&engine, venue, &ledger, &recorder, row, at)?;
+        }
+        next_settlement += due;
+        let n: usize = chunk.iter().map(Vec::len).sum();
+        if n > 0 {
+            for s in chunk.into_iter().filter(|s| !s.is_empty()) {
+                engine.add_data(s, None, true, true).map_err(Error::engine("adding data"))?;
+            }
+            engine.run(None, None, None, true).map_err(Error::engine("running the engine"))?;
+            engine.clear_data();
+            iterations += n;
+        }
+        if recorder.borrow().alpha_error.is_some() {
+            break;
+        }
+        span = next_span(next - t, n as u64);
+        t = next;
+    }
+    engine.end();
+    let account_balances = account_balances(&engine, venue)?;
     drop(engine);
     // NautilusTrader's actor registry is thread-local and outlives the engine: without this the
     // strategy (and all it recorded) stays alive until the next run on the thread replaces it.
@@ -177,7 +231,97 @@ pub fn run_inputs(spec: &RunSpec, inputs: Inputs, registry: &Registry, opts: Run
     if let Some(msg) = rec.alpha_error.clone() {
         return Err(Error::Strategy { name: spec.strategy.name.clone(), msg });
     }
-    let perps: Vec<InstrumentId> = rules.iter().filter(|r| !r.is_spot).map(|r| r.id).collect();
-    let settlements: Vec<_> = inputs.funding.into_iter().filter(|f| perps.contains(&f.instrument_id)).collect();
-    RunResult::assemble(rec, &settlements, account_balances, iterations, &spec.reporting_currency)
+    RunResult::assemble(rec, account_balances, iterations, &spec.reporting_currency)
+}
+
+/// The last mark and trade prices of `id` stamped exactly at `t` in a chunk starting at `t`.
+fn prices_at(chunk: &[Vec<Data>], id: InstrumentId, t: u64) -> PricesAt {
+    let mut at = PricesAt::default();
+    for d in chunk.iter().flat_map(|s| s.iter().take_while(|d| d.ts_init().as_u64() == t)) {
+        match d {
+            Data::Bar(b) if b.bar_type.instrument_id() == id => at.last = Some(b.close.as_decimal()),
+            Data::Trade(x) if x.instrument_id == id => at.last = Some(x.price.as_decimal()),
+            Data::Quote(q) if q.instrument_id == id => {
+                at.last = Some((q.bid_price.as_decimal() + q.ask_price.as_decimal()) / Decimal::TWO);
+            }
+            Data::MarkPriceUpdate(m) if m.instrument_id == id => at.mark = Some(m.value.as_decimal()),
+            _ => {}
+        }
+    }
+    at
+}
+
+/// Settles one funding row on the ledger and on NautilusTrader's account, and records it (see
+/// [`crate::funding`]).
+fn settle_funding(
+    engine: &BacktestEngine,
+    venue: Venue,
+    ledger: &SharedLedger,
+    recorder: &SharedRecorder,
+    row: &FundingPayment,
+    at: PricesAt,
+) -> Result<()> {
+    let cumulative = recorder.borrow().funding.last().map(|e| e.cumulative).unwrap_or_default();
+    let entry = settle(&mut ledger.borrow_mut(), row, at, cumulative)?;
+    let Some(entry) = entry else { return Ok(()) };
+    let currency = ledger.borrow().rules(&row.instrument_id).map(|r| r.settlement.clone()).unwrap_or_default();
+    credit_account(engine, venue, &currency, entry.payment, row.ts)?;
+    let valuation = ledger.borrow_mut().refresh(row.ts);
+    let mut rec = recorder.borrow_mut();
+    rec.funding.push(entry);
+    if let Some((equity, gross)) = valuation {
+        rec.equity_at(row.ts.as_u64(), equity, gross);
+    }
+    Ok(())
+}
+
+/// Adds `amount` of `currency` to the venue account's balance, as NautilusTrader's own
+/// `adjust_account` would (0.57's cannot be reached and panics on a held cache borrow): a new
+/// account state with the balance moved and the margins kept, sent to the portfolio. Called
+/// between chunks, with no borrow of the cache held.
+fn credit_account(engine: &BacktestEngine, venue: Venue, currency: &str, amount: Decimal, ts: UnixNanos) -> Result<()> {
+    let fail = |msg: String| Error::Engine { context: format!("adjusting the {venue} account"), message: msg };
+    let state = {
+        let cache = engine.kernel().cache.borrow();
+        let acc = cache.account_for_venue(&venue).ok_or_else(|| fail("no account".into()))?;
+        let ccy = Currency::get_or_create_crypto(currency);
+        let delta = Money::from_decimal(amount, ccy).map_err(|e| fail(e.to_string()))?;
+        let balances: Vec<AccountBalance> = acc
+            .balances()
+            .values()
+            .map(
+                |b| if b.currency == ccy { AccountBalance::new(b.total + delta, b.locked, b.free + delta) } else { *b },
+            )
+            .collect();
+        let (account_type, margins) = match &*acc {
+            AccountAny::Margin(m) => {
+                (AccountType::Margin, m.margins.values().chain(m.account_margins.values()).copied().collect())
+            }
+            _ => (AccountType::Cash, Vec::new()),
+        };
+        AccountState::new(acc.id(), account_type, balances, margins, false, UUID4::new(), ts, ts, acc.base_currency())
+    };
+    msgbus::send_account_state(MessagingSwitchboard::portfolio_update_account(), &state);
+    Ok(())
+}
+
+/// The venue account's balances, by currency.
+fn account_balances(engine: &BacktestEngine, venue: Venue) -> Result<Vec<Balance>> {
+    let cache = engine.kernel().cache.borrow();
+    let acc = cache.account_for_venue(&venue).ok_or_else(|| Error::Engine {
+        context: "reading the account".into(),
+        message: format!("no {venue} account"),
+    })?;
+    let mut v: Vec<Balance> = acc
+        .balances()
+        .values()
+        .map(|b| Balance {
+            currency: b.currency.code.to_string(),
+            total: b.total.as_decimal(),
+            free: b.free.as_decimal(),
+            locked: b.locked.as_decimal(),
+        })
+        .collect();
+    v.sort_by(|a, b| a.currency.cmp(&b.currency));
+    Ok(v)
 }

@@ -1,18 +1,22 @@
-//! The funding ledger: the 0.57 engine does not apply perpetual funding, so it is computed here,
-//! outside the engine, from the position history and the funding settlements, and added to
-//! equity, PnL and statistics by the runner.
-//!
-//! Convention: at settlement time `t` the position is the net signed quantity after every fill
-//! with `ts <= t` (a fill at `t` counts as held at `t`); payment `= −qty × mark × rate`, so a
-//! long pays (negative payment) when the rate is positive. Exact decimals throughout.
+//! Funding settlements, applied inside the run. The 0.57 engine does not apply perpetual
+//! funding, so the runner stops the engine at every settlement time `t` (a chunk boundary: every
+//! event before `t` processed, none at `t`) and settles here, on the exact ledger (and, through
+//! the runner, on NautilusTrader's account). The position is the one held at `t`, before any fill
+//! stamped at `t`: as on Binance, an order placed in reaction to the settlement arrives after it.
+//! The payment is `−qty × mark × rate` in the settlement currency (a long pays when the rate is
+//! positive), at the mark price Binance settled at (`/fapi/v1/fundingRate` `markPrice`), else the
+//! last mark price of the run's `mark_prices` stamped at or before `t`, else the last trade price
+//! stamped at or before `t` (bar close, trade, quote mid; a bar closing at `t` included: its close
+//! is the last price before `t`). Exact decimals throughout.
 
 use data::FundingPayment;
-use nautilus_core::UnixNanos;
-use nautilus_model::identifiers::InstrumentId;
 use rust_decimal::Decimal;
 use serde::Serialize;
 
-use crate::error::{Error, Result};
+use crate::{
+    error::{Error, Result},
+    ledger::Ledger,
+};
 
 /// One funding settlement applied to the position.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -36,76 +40,61 @@ pub fn payment(qty: Decimal, mark: Decimal, rate: Decimal) -> Decimal {
     -(qty * mark * rate)
 }
 
-/// Net signed position at `ts`: the last `(ts_fill, qty_after)` with `ts_fill <= ts`.
-/// `history` must be ascending by time (ties: later entries win).
-#[must_use]
-pub fn position_at(history: &[(UnixNanos, Decimal)], ts: UnixNanos) -> Decimal {
-    let k = history.partition_point(|(t, _)| *t <= ts);
-    if k == 0 { Decimal::ZERO } else { history[k - 1].1 }
+/// Prices stamped exactly at the settlement time, not yet seen by the ledger (the engine stops
+/// before the events at `t`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PricesAt {
+    pub mark: Option<Decimal>,
+    pub last: Option<Decimal>,
 }
 
-/// The ledger of one or more perpetuals.
-///
-/// - `history(id)`: ascending `(fill ts, net signed qty after the fill)` of that instrument.
-/// - `settlements`: funding rows, any order; rows at times where the position is zero produce
-///   an entry with payment 0 only when `include_flat` is true.
-/// - `marks(id, ts)`: fallback mark price (e.g. last mark price or bar close at or before `ts`)
-///   when a row has none.
-///
-/// Entries come out ascending by `(ts, instrument_id)`; `cumulative` runs over all of them.
+/// Settles `row` on the ledger: the position held now, the mark price as the module docs say
+/// (`at`: the prices stamped at the settlement time), the payment booked in the settlement
+/// currency. `cumulative` is the funding settled before; returns the entry, or `None` when flat.
 ///
 /// # Errors
-/// [`Error::NoMarkPrice`] when a non-flat settlement has no mark price.
-pub fn funding_ledger(
-    history: impl Fn(&InstrumentId) -> Vec<(UnixNanos, Decimal)>,
-    settlements: &[FundingPayment],
-    marks: impl Fn(&InstrumentId, UnixNanos) -> Option<Decimal>,
-    include_flat: bool,
-) -> Result<Vec<FundingEntry>> {
-    let mut rows: Vec<&FundingPayment> = settlements.iter().collect();
-    rows.sort_by_key(|x| (x.ts, x.instrument_id.to_string()));
-    let mut cache: std::collections::BTreeMap<String, Vec<(UnixNanos, Decimal)>> = Default::default();
-    let mut cumulative = Decimal::ZERO;
-    let mut out = Vec::new();
-    for row in rows {
-        let key = row.instrument_id.to_string();
-        let hist = cache.entry(key.clone()).or_insert_with(|| history(&row.instrument_id));
-        let position = position_at(hist, row.ts);
-        if position.is_zero() && !include_flat {
-            continue;
-        }
-        let mark_price = match row.mark_price.or_else(|| marks(&row.instrument_id, row.ts)) {
-            Some(m) => m,
-            None if position.is_zero() => Decimal::ZERO,
-            None => return Err(Error::NoMarkPrice { instrument_id: key, ts: row.ts.as_u64() }),
-        };
-        let pay = payment(position, mark_price, row.rate);
-        cumulative += pay;
-        out.push(FundingEntry {
-            ts: row.ts.as_u64(),
-            instrument_id: key,
-            position,
-            mark_price,
-            rate: row.rate,
-            payment: pay,
-            cumulative,
-        });
+/// [`Error::NoMarkPrice`] when a held position has no mark price at all.
+pub fn settle(
+    ledger: &mut Ledger,
+    row: &FundingPayment,
+    at: PricesAt,
+    cumulative: Decimal,
+) -> Result<Option<FundingEntry>> {
+    let id = row.instrument_id;
+    let position = ledger.context().position(&id);
+    if position.is_zero() {
+        return Ok(None);
     }
-    Ok(out)
-}
-
-/// Cumulative funding at `ts` (sum of entries with `entry.ts <= ts`); `ledger` ascending.
-#[must_use]
-pub fn cumulative_at(ledger: &[FundingEntry], ts: u64) -> Decimal {
-    let k = ledger.partition_point(|e| e.ts <= ts);
-    if k == 0 { Decimal::ZERO } else { ledger[k - 1].cumulative }
+    let mark_price = row
+        .mark_price
+        .or(at.mark)
+        .or_else(|| ledger.mark(&id))
+        .or(at.last)
+        .or_else(|| ledger.context().last_price(&id))
+        .ok_or_else(|| Error::NoMarkPrice { instrument_id: id.to_string(), ts: row.ts.as_u64() })?;
+    let pay = payment(position, mark_price, row.rate);
+    let Some(currency) = ledger.rules(&id).map(|r| r.settlement.clone()) else { return Ok(None) };
+    ledger.credit(&currency, pay);
+    Ok(Some(FundingEntry {
+        ts: row.ts.as_u64(),
+        instrument_id: id.to_string(),
+        position,
+        mark_price,
+        rate: row.rate,
+        payment: pay,
+        cumulative: cumulative + pay,
+    }))
 }
 
 #[cfg(test)]
 mod tests {
-    use std::str::FromStr;
+    use std::{collections::BTreeMap, str::FromStr};
+
+    use nautilus_core::UnixNanos;
+    use nautilus_model::identifiers::InstrumentId;
 
     use super::*;
+    use crate::{execution::InstrumentRules, ledger::Booking};
 
     fn d(s: &str) -> Decimal {
         Decimal::from_str(s).unwrap()
@@ -115,49 +104,71 @@ mod tests {
         InstrumentId::from("BTCUSDT-PERP.BINANCE")
     }
 
-    const H8: u64 = 8 * 3_600 * 1_000_000_000;
+    fn ledger() -> Ledger {
+        let rules = InstrumentRules {
+            id: id(),
+            is_spot: false,
+            base: "BTC".into(),
+            quote: "USDT".into(),
+            settlement: "USDT".into(),
+            size_precision: 3,
+            size_increment: d("0.001"),
+            price_precision: 1,
+            price_increment: d("0.1"),
+            min_quantity: None,
+            min_notional: None,
+            taker_fee: Decimal::ZERO,
+        };
+        Ledger::new(&[rules], BTreeMap::from([("USDT".into(), d("1000"))]), "USDT")
+    }
 
-    fn row(k: u64, rate: &str, mark: Option<&str>) -> FundingPayment {
-        FundingPayment { instrument_id: id(), ts: UnixNanos::from(k * H8), rate: d(rate), mark_price: mark.map(d) }
+    fn row(rate: &str, mark: Option<&str>) -> FundingPayment {
+        FundingPayment { instrument_id: id(), ts: UnixNanos::from(8), rate: d(rate), mark_price: mark.map(d) }
+    }
+
+    fn hold(l: &mut Ledger, qty: &str) {
+        l.book(&Booking {
+            instrument_id: id(),
+            qty: d(qty),
+            price: d("60000"),
+            commission: Decimal::ZERO,
+            commission_currency: "USDT",
+        });
     }
 
     #[test]
-    fn hand_computed_ledger() {
-        // Long 0.5 from t=1ns, add to 0.8 exactly at the 2nd settlement (counts), flip to -0.3
-        // before the 4th.
-        let hist = vec![
-            (UnixNanos::from(1), d("0.5")),
-            (UnixNanos::from(2 * H8), d("0.8")),
-            (UnixNanos::from(3 * H8 + 5), d("-0.3")),
-        ];
-        let rows = vec![
-            row(4, "-0.0002", Some("61000.5")),
-            row(1, "0.0001", Some("60000")),
-            row(2, "0.00025", None), // mark from the fallback: 60500.25
-            row(3, "-0.00005", Some("59999.9")),
-            row(0, "0.0001", Some("1")), // flat: skipped
-        ];
-        let ledger =
-            funding_ledger(|_| hist.clone(), &rows, |_, ts| (ts.as_u64() == 2 * H8).then(|| d("60500.25")), false)
-                .unwrap();
-        // 1: -0.5 * 60000 * 0.0001        = -3
-        // 2: -0.8 * 60500.25 * 0.00025    = -12.10005
-        // 3: -0.8 * 59999.9 * -0.00005    = +2.399996
-        // 4: +0.3 * 61000.5 * -0.0002     = -3.66003
-        let pays: Vec<Decimal> = ledger.iter().map(|e| e.payment).collect();
-        assert_eq!(pays, vec![d("-3"), d("-12.10005"), d("2.399996"), d("-3.66003")]);
-        assert_eq!(ledger.last().unwrap().cumulative, d("-16.360084"));
-        assert_eq!(ledger.iter().map(|e| e.ts).collect::<Vec<_>>(), vec![H8, 2 * H8, 3 * H8, 4 * H8]);
-        assert_eq!(cumulative_at(&ledger, 3 * H8 - 1), d("-15.10005"));
-        assert_eq!(cumulative_at(&ledger, 0), Decimal::ZERO);
+    fn settles_the_held_position_at_the_settlement_mark_then_the_fallbacks() {
+        let mut l = ledger();
+        let none = PricesAt::default();
+        assert_eq!(settle(&mut l, &row("0.0001", Some("1")), none, Decimal::ZERO).unwrap(), None, "flat");
+        hold(&mut l, "0.5");
+        l.set_price(id(), d("60500.25"));
+        // the row's mark: −0.5 × 60000 × 0.0001 = −3
+        let at = PricesAt { mark: Some(d("1")), last: Some(d("2")) };
+        let e = settle(&mut l, &row("0.0001", Some("60000")), at, Decimal::ZERO).unwrap().unwrap();
+        assert_eq!((e.payment, e.cumulative, e.mark_price), (d("-3"), d("-3"), d("60000")));
+        assert_eq!(l.balance("USDT"), d("1000") - d("0.5") * d("60000") - d("3"));
+        // no mark in the row: the last trade price
+        let e = settle(&mut l, &row("-0.00005", None), none, d("-3")).unwrap().unwrap();
+        assert_eq!((e.payment, e.cumulative, e.mark_price), (d("1.5125062500"), d("-1.4874937500"), d("60500.25")));
+        // a price stamped at the settlement time wins over older ones
+        let at = PricesAt { mark: None, last: Some(d("60600")) };
+        assert_eq!(settle(&mut l, &row("0.0001", None), at, Decimal::ZERO).unwrap().unwrap().mark_price, d("60600"));
+        // a mark price update wins over the trade prices, one stamped at t over an older one
+        l.set_mark(id(), d("60400"));
+        let e = settle(&mut l, &row("0.0002", None), at, Decimal::ZERO).unwrap().unwrap();
+        assert_eq!((e.payment, e.mark_price), (d("-6.04"), d("60400")));
+        let at = PricesAt { mark: Some(d("60450")), last: Some(d("60600")) };
+        assert_eq!(settle(&mut l, &row("0.0002", None), at, Decimal::ZERO).unwrap().unwrap().mark_price, d("60450"));
     }
 
     #[test]
-    fn missing_mark_is_an_error() {
-        let hist = vec![(UnixNanos::from(0), d("1"))];
-        let err = funding_ledger(|_| hist.clone(), &[row(1, "0.0001", None)], |_, _| None, false).unwrap_err();
+    fn a_held_position_without_any_price_is_an_error() {
+        let mut l = ledger();
+        hold(&mut l, "-1");
+        let err = settle(&mut l, &row("0.0001", None), PricesAt::default(), Decimal::ZERO).unwrap_err();
         assert!(
-            matches!(err, Error::NoMarkPrice { ref instrument_id, ts } if *instrument_id == id().to_string() && ts == H8),
+            matches!(err, Error::NoMarkPrice { ref instrument_id, ts: 8 } if *instrument_id == id().to_string()),
             "{err}"
         );
     }

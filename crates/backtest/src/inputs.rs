@@ -1,9 +1,13 @@
-//! The data of a run: instruments, engine streams and funding settlements, loaded from the
-//! catalog ([`load_inputs`]) or built by tests, and cut to a time window ([`Inputs::window`]).
+//! The data of a run, read chunk by chunk in time order ([`Source`]): from the catalog
+//! ([`CatalogSource`], memory bounded by a chunk whatever the length of the data) or from
+//! memory ([`Inputs`], built by tests or loaded once and shared read-only by a sweep's variants).
 
 use std::{collections::BTreeMap, path::Path};
 
-use data::{FundingPayment, catalog::Catalog};
+use data::{
+    FundingPayment,
+    catalog::{Catalog, Listing},
+};
 use nautilus_core::UnixNanos;
 use nautilus_model::{
     data::{Bar, Data, FundingRateUpdate, HasTsInit, IndexPriceUpdate, MarkPriceUpdate, QuoteTick, TradeTick},
@@ -16,7 +20,30 @@ use crate::{
     spec::RunSpec,
 };
 
-/// Data of one run, in memory.
+/// Events a chunk aims at (≈ 150 MB of ticks): the bound on a run's memory.
+pub const CHUNK_EVENTS: u64 = 1_000_000;
+/// Bounds of a chunk's length (ns).
+const MIN_SPAN: u64 = 60_000_000_000;
+const MAX_SPAN: u64 = 7 * 86_400_000_000_000;
+
+/// A time-ordered source of engine data.
+pub trait Source {
+    fn instruments(&self) -> &[InstrumentAny];
+    /// Funding settlements of the run (few: held whole).
+    fn funding(&self) -> &[FundingPayment];
+    /// First and last `ts_init` of the data.
+    fn time_range(&self) -> Option<(u64, u64)>;
+    /// Events in `[start, end]` (exact, or estimated from file footers).
+    fn events(&self, start: u64, end: u64) -> u64;
+    /// Every stream's items with `ts_init` in `[start, end)`, one `Vec` per stream, in stream
+    /// order (on equal `ts_init`, earlier streams come first).
+    ///
+    /// # Errors
+    /// Reading the catalog.
+    fn chunk(&mut self, start: u64, end: u64) -> Result<Vec<Vec<Data>>>;
+}
+
+/// Data of one run, in memory; each stream ascending by `ts_init`.
 #[derive(Debug, Clone, Default)]
 pub struct Inputs {
     pub instruments: Vec<InstrumentAny>,
@@ -26,32 +53,63 @@ pub struct Inputs {
 }
 
 impl Inputs {
-    /// The part with `ts_init` (funding: `ts`) in `[start, end]` (inclusive).
-    #[must_use]
-    pub fn window(&self, start: Option<u64>, end: Option<u64>) -> Inputs {
-        let inside = |t: u64| start.is_none_or(|s| t >= s) && end.is_none_or(|e| t <= e);
-        Inputs {
-            instruments: self.instruments.clone(),
-            streams: self
-                .streams
-                .iter()
-                .map(|s| s.iter().filter(|d| inside(d.ts_init().as_u64())).cloned().collect())
-                .collect(),
-            funding: self.funding.iter().filter(|f| inside(f.ts.as_u64())).copied().collect(),
-        }
-    }
-
     /// First and last `ts_init` over every stream.
     #[must_use]
     pub fn time_range(&self) -> Option<(u64, u64)> {
-        let ts = self.streams.iter().flat_map(|s| s.iter().map(|d| d.ts_init().as_u64()));
-        ts.fold(None, |acc, t| Some(acc.map_or((t, t), |(a, b): (u64, u64)| (a.min(t), b.max(t)))))
+        let firsts = self.streams.iter().filter_map(|s| s.first().map(|d| d.ts_init().as_u64()));
+        let lasts = self.streams.iter().filter_map(|s| s.last().map(|d| d.ts_init().as_u64()));
+        Some((firsts.min()?, lasts.max()?))
     }
 
     /// Events in all streams.
     #[must_use]
     pub fn events(&self) -> usize {
         self.streams.iter().map(Vec::len).sum()
+    }
+
+    /// The streams sorted by `ts_init` (stable), as the chunks need them.
+    #[must_use]
+    pub fn sorted(mut self) -> Self {
+        for s in &mut self.streams {
+            if !s.is_sorted_by_key(HasTsInit::ts_init) {
+                s.sort_by_key(HasTsInit::ts_init);
+            }
+        }
+        self
+    }
+}
+
+/// Index range of `[start, end)` in an ascending stream.
+fn range(s: &[Data], start: u64, end: u64) -> std::ops::Range<usize> {
+    let a = s.partition_point(|d| d.ts_init().as_u64() < start);
+    let b = s.partition_point(|d| d.ts_init().as_u64() < end);
+    a..b.max(a)
+}
+
+/// A source over shared in-memory [`Inputs`] (ascending streams, see [`Inputs::sorted`]):
+/// chunks are copied out of it, the inputs are never copied whole.
+#[derive(Debug, Clone, Copy)]
+pub struct MemorySource<'a>(pub &'a Inputs);
+
+impl Source for MemorySource<'_> {
+    fn instruments(&self) -> &[InstrumentAny] {
+        &self.0.instruments
+    }
+
+    fn funding(&self) -> &[FundingPayment] {
+        &self.0.funding
+    }
+
+    fn time_range(&self) -> Option<(u64, u64)> {
+        self.0.time_range()
+    }
+
+    fn events(&self, start: u64, end: u64) -> u64 {
+        self.0.streams.iter().map(|s| range(s, start, end.saturating_add(1)).len() as u64).sum()
+    }
+
+    fn chunk(&mut self, start: u64, end: u64) -> Result<Vec<Vec<Data>>> {
+        Ok(self.0.streams.iter().map(|s| s[range(s, start, end)].to_vec()).collect())
     }
 }
 
@@ -69,101 +127,209 @@ pub fn align_bar_volume(mut bar: Bar) -> Bar {
     bar
 }
 
-/// Loads one instrument's tick stream of one type.
-type TickLoader =
-    fn(&mut ParquetDataCatalog, String, Option<UnixNanos>, Option<UnixNanos>) -> anyhow::Result<Vec<Data>>;
+/// One engine stream of a run file: what it is and how it is read from the catalog.
+#[derive(Debug, Clone)]
+struct Stream {
+    /// Run-file key (`bar_types`, `trade_ticks`, ...), for errors.
+    key: &'static str,
+    /// Catalog listing data type and identifier.
+    data_type: String,
+    identifier: String,
+}
 
-/// Loads the spec's instruments, bars, ticks, custom data and funding from its catalog (sync
-/// code only: the catalog blocks on its own runtime).
-///
-/// # Errors
-/// Catalog errors, a missing instrument, no data for a requested series, a tick stream for an
-/// instrument not in `instruments`; each names the run-file key.
-pub fn load_inputs(spec: &RunSpec) -> Result<Inputs> {
-    let mut cat = Catalog::open(&spec.catalog)?;
-    let (start, end) = (spec.start_ns()?, spec.end_ns()?);
-    let cat = cat.inner();
-    let engine = |what: &str| Error::engine(format!("loading {what} from {}", spec.catalog.display()));
-    let instruments = cat.query_instruments(Some(&spec.instruments)).map_err(engine("instruments"))?;
-    let mut by_id: BTreeMap<String, InstrumentAny> = BTreeMap::new();
-    for i in instruments {
-        by_id.insert(i.id().to_string(), i); // latest version wins
-    }
-    let instruments = spec
-        .instruments
-        .iter()
-        .map(|id| by_id.remove(id).ok_or_else(|| Error::spec("instruments", format!("{id} not in the catalog"))))
-        .collect::<Result<Vec<_>>>()?;
-    let mut streams = Vec::new();
-    for bt in &spec.bar_types {
-        let bars = cat
-            .query_typed_data::<Bar>(Some(vec![bt.clone()]), start, end, None, None, true)
-            .map_err(engine(&format!("bars {bt}")))?;
-        if bars.is_empty() {
-            return Err(Error::spec("bar_types", format!("no bars for {bt} in the catalog")));
+/// Reads one stream's items with `ts_init` in `[start, end]` (inclusive, as the catalog does).
+fn read(cat: &mut ParquetDataCatalog, s: &Stream, start: UnixNanos, end: UnixNanos) -> anyhow::Result<Vec<Data>> {
+    let (id, span) = (vec![s.identifier.clone()], (Some(start), Some(end)));
+    Ok(match s.data_type.as_str() {
+        "bars" => cat
+            .query_typed_data::<Bar>(Some(id), span.0, span.1, None, None, true)?
+            .into_iter()
+            .map(|b| Data::Bar(align_bar_volume(b)))
+            .collect(),
+        "trades" => cat
+            .query_typed_data::<TradeTick>(Some(id), span.0, span.1, None, None, true)?
+            .into_iter()
+            .map(Data::Trade)
+            .collect(),
+        "quotes" => cat
+            .query_typed_data::<QuoteTick>(Some(id), span.0, span.1, None, None, true)?
+            .into_iter()
+            .map(Data::Quote)
+            .collect(),
+        "mark_prices" => cat
+            .query_typed_data::<MarkPriceUpdate>(Some(id), span.0, span.1, None, None, true)?
+            .into_iter()
+            .map(Data::MarkPriceUpdate)
+            .collect(),
+        "index_prices" => cat
+            .query_typed_data::<IndexPriceUpdate>(Some(id), span.0, span.1, None, None, true)?
+            .into_iter()
+            .map(Data::IndexPriceUpdate)
+            .collect(),
+        custom => {
+            let name = custom.trim_start_matches("custom/");
+            cat.query_custom_data_dynamic(name, Some(&id), span.0, span.1, None, None, true)?
         }
-        streams.push(bars.into_iter().map(|b| Data::Bar(align_bar_volume(b))).collect());
+    })
+}
+
+/// A run file's data read from its catalog chunk by chunk: memory is bounded by a chunk
+/// ([`CHUNK_EVENTS`]), whatever the length of the run.
+pub struct CatalogSource {
+    catalog: Catalog,
+    instruments: Vec<InstrumentAny>,
+    funding: Vec<FundingPayment>,
+    streams: Vec<(Stream, Listing)>,
+}
+
+impl std::fmt::Debug for CatalogSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CatalogSource").field("catalog", &self.catalog).field("streams", &self.streams.len()).finish()
     }
-    // Tick-level streams: run-file key, instrument ids, what is loaded, loader.
-    let ticks: [(&str, &[String], &str, TickLoader); 4] = [
-        ("trade_ticks", &spec.trade_ticks, "trades", |c, id, s, e| {
-            Ok(c.query_typed_data::<TradeTick>(Some(vec![id]), s, e, None, None, true)?
-                .into_iter()
-                .map(Data::Trade)
-                .collect())
-        }),
-        ("quote_ticks", &spec.quote_ticks, "quotes", |c, id, s, e| {
-            Ok(c.query_typed_data::<QuoteTick>(Some(vec![id]), s, e, None, None, true)?
-                .into_iter()
-                .map(Data::Quote)
-                .collect())
-        }),
-        ("mark_prices", &spec.mark_prices, "mark prices", |c, id, s, e| {
-            Ok(c.query_typed_data::<MarkPriceUpdate>(Some(vec![id]), s, e, None, None, true)?
-                .into_iter()
-                .map(Data::MarkPriceUpdate)
-                .collect())
-        }),
-        ("index_prices", &spec.index_prices, "index prices", |c, id, s, e| {
-            Ok(c.query_typed_data::<IndexPriceUpdate>(Some(vec![id]), s, e, None, None, true)?
-                .into_iter()
-                .map(Data::IndexPriceUpdate)
-                .collect())
-        }),
-    ];
-    for (key, ids, what, load) in ticks {
-        for id in ids {
-            if !spec.instruments.contains(id) {
-                return Err(Error::spec(key, format!("{id} is not in `instruments`")));
-            }
-            let rows = load(cat, id.clone(), start, end).map_err(engine(&format!("{what} {id}")))?;
-            if rows.is_empty() {
-                return Err(Error::spec(key, format!("no {what} for {id} in the catalog")));
-            }
-            streams.push(rows);
+}
+
+impl CatalogSource {
+    /// Opens the spec's catalog and checks that every instrument and stream it names is there
+    /// (sync code only: the catalog blocks on its own runtime).
+    ///
+    /// # Errors
+    /// Catalog errors, a missing instrument, no data for a requested series, a tick stream for an
+    /// instrument not in `instruments`; each names the run-file key.
+    pub fn open(spec: &RunSpec) -> Result<Self> {
+        let mut catalog = Catalog::open(&spec.catalog)?;
+        let listing = catalog.ls()?;
+        let (start, end) = (spec.start_ns()?, spec.end_ns()?);
+        let engine = |what: &str| Error::engine(format!("loading {what} from {}", spec.catalog.display()));
+        let cat = catalog.inner();
+        let mut by_id: BTreeMap<String, InstrumentAny> = BTreeMap::new();
+        for i in cat.query_instruments(Some(&spec.instruments)).map_err(engine("instruments"))? {
+            by_id.insert(i.id().to_string(), i); // latest version wins
         }
-    }
-    for ty in &spec.custom_types {
-        let got = cat
-            .query_custom_data_dynamic(ty, Some(&spec.instruments), start, end, None, None, true)
-            .map_err(engine(&format!("custom data {ty}")))?;
-        streams.push(got);
-    }
-    let mut funding = Vec::new();
-    if spec.funding {
-        for i in instruments.iter().filter(|i| matches!(i, InstrumentAny::CryptoPerpetual(_))) {
-            let id = i.id().to_string();
-            let dir = cat.make_path("funding_rate_update", Some(&id)).map_err(engine("funding"))?;
-            if !Path::new(&dir).exists() && !spec.catalog.join(&dir).exists() {
-                continue;
+        let instruments = spec
+            .instruments
+            .iter()
+            .map(|id| by_id.remove(id).ok_or_else(|| Error::spec("instruments", format!("{id} not in the catalog"))))
+            .collect::<Result<Vec<_>>>()?;
+        let mut wanted: Vec<Stream> = spec
+            .bar_types
+            .iter()
+            .map(|bt| Stream { key: "bar_types", data_type: "bars".into(), identifier: bt.clone() })
+            .collect();
+        let ticks: [(&'static str, &[String], &str); 4] = [
+            ("trade_ticks", &spec.trade_ticks, "trades"),
+            ("quote_ticks", &spec.quote_ticks, "quotes"),
+            ("mark_prices", &spec.mark_prices, "mark_prices"),
+            ("index_prices", &spec.index_prices, "index_prices"),
+        ];
+        for (key, ids, data_type) in ticks {
+            for id in ids {
+                if !spec.instruments.contains(id) {
+                    return Err(Error::spec(key, format!("{id} is not in `instruments`")));
+                }
+                wanted.push(Stream { key, data_type: data_type.into(), identifier: id.clone() });
             }
-            let rows = cat
-                .query_typed::<FundingRateUpdate>(Some(vec![id.clone()]), start, end, None, None, true)
-                .map_err(engine(&format!("funding {id}")))?;
-            funding.extend(rows.iter().map(FundingPayment::from));
         }
+        for ty in &spec.custom_types {
+            for id in &spec.instruments {
+                wanted.push(Stream { key: "custom_types", data_type: format!("custom/{ty}"), identifier: id.clone() });
+            }
+        }
+        let mut streams = Vec::new();
+        for s in wanted {
+            match listing.iter().find(|l| l.data_type == s.data_type && l.identifier == s.identifier) {
+                Some(l) => streams.push((s, l.clone())),
+                None if s.key == "custom_types" => {} // custom data is optional per instrument
+                None => {
+                    let what = s.data_type.replace('_', " ");
+                    return Err(Error::spec(s.key, format!("no {what} for {} in the catalog", s.identifier)));
+                }
+            }
+        }
+        let mut funding = Vec::new();
+        if spec.funding {
+            for i in instruments.iter().filter(|i| matches!(i, InstrumentAny::CryptoPerpetual(_))) {
+                let id = i.id().to_string();
+                let dir = cat.make_path("funding_rate_update", Some(&id)).map_err(engine("funding"))?;
+                if !Path::new(&dir).exists() && !spec.catalog.join(&dir).exists() {
+                    continue;
+                }
+                let rows = cat
+                    .query_typed::<FundingRateUpdate>(Some(vec![id.clone()]), start, end, None, None, true)
+                    .map_err(engine(&format!("funding {id}")))?;
+                funding.extend(rows.iter().map(FundingPayment::from));
+            }
+        }
+        Ok(Self { catalog, instruments, funding, streams })
     }
-    Ok(Inputs { instruments, streams, funding })
+
+    /// Loads the whole run into memory (sweeps share it between their variants).
+    ///
+    /// # Errors
+    /// Reading the catalog.
+    pub fn load_all(mut self, start: Option<u64>, end: Option<u64>) -> Result<Inputs> {
+        let (first, last) = self.time_range().unwrap_or((0, 0));
+        let streams = self.chunk(start.unwrap_or(first), end.unwrap_or(last).saturating_add(1))?;
+        Ok(Inputs { instruments: self.instruments, streams, funding: self.funding })
+    }
+}
+
+impl Source for CatalogSource {
+    fn instruments(&self) -> &[InstrumentAny] {
+        &self.instruments
+    }
+
+    fn funding(&self) -> &[FundingPayment] {
+        &self.funding
+    }
+
+    fn time_range(&self) -> Option<(u64, u64)> {
+        let first = self.streams.iter().map(|(_, l)| l.first_ts).min()?;
+        let last = self.streams.iter().map(|(_, l)| l.last_ts).max()?;
+        Some((first, last))
+    }
+
+    /// Estimated from the file footers: rows in proportion to the overlap of each stream's
+    /// range with `[start, end]`.
+    fn events(&self, start: u64, end: u64) -> u64 {
+        self.streams
+            .iter()
+            .map(|(_, l)| {
+                let (a, b) = (l.first_ts.max(start), l.last_ts.min(end));
+                if b < a {
+                    0
+                } else if l.last_ts == l.first_ts {
+                    l.rows
+                } else {
+                    (l.rows as f64 * (b - a) as f64 / (l.last_ts - l.first_ts) as f64).round() as u64
+                }
+            })
+            .sum()
+    }
+
+    fn chunk(&mut self, start: u64, end: u64) -> Result<Vec<Vec<Data>>> {
+        let (from, to) = (UnixNanos::from(start), UnixNanos::from(end.saturating_sub(1)));
+        let cat = self.catalog.inner();
+        self.streams
+            .iter()
+            .map(|(s, _)| {
+                read(cat, s, from, to).map_err(Error::engine(format!("reading {} {}", s.data_type, s.identifier)))
+            })
+            .collect()
+    }
+}
+
+/// The next chunk's length: aims at [`CHUNK_EVENTS`] given the density of the last chunk
+/// (`events` in `span` ns), within a minute and a week.
+#[must_use]
+pub fn next_span(span: u64, events: u64) -> u64 {
+    let scaled = (span as f64 * CHUNK_EVENTS as f64 / events.max(1) as f64) as u64;
+    scaled.clamp(MIN_SPAN, MAX_SPAN).min(span.saturating_mul(8)).max(MIN_SPAN)
+}
+
+/// The first chunk's length for a source of `events` over `duration` ns.
+#[must_use]
+pub fn first_span(events: u64, duration: u64) -> u64 {
+    next_span(duration.max(1), events)
 }
 
 #[cfg(test)]
@@ -173,7 +339,7 @@ mod tests {
         types::{Price, Quantity},
     };
 
-    use super::align_bar_volume;
+    use super::*;
 
     #[test]
     fn bar_volume_is_rounded_down_to_four_increments() {
@@ -193,5 +359,19 @@ mod tests {
         assert_eq!(align_bar_volume(bar("0.27367")).volume, Quantity::from("0.27364"));
         assert_eq!(align_bar_volume(bar("0.27364")).volume, Quantity::from("0.27364"));
         assert_eq!(align_bar_volume(bar("0.00003")).volume, Quantity::from("0.00000"));
+    }
+
+    #[test]
+    fn chunk_spans_aim_at_a_million_events() {
+        const DAY: u64 = 86_400_000_000_000;
+        // a year of 1m bars (525,600 over 365 days): one chunk of a week at most
+        assert_eq!(first_span(525_600, 365 * DAY), MAX_SPAN);
+        let near = |a: u64, b: u64| assert!(a.abs_diff(b) < 1_000_000, "{a} vs {b}");
+        // 100 M ticks a month: about 7.2 hours
+        near(first_span(100_000_000, 30 * DAY), 30 * DAY / 100);
+        // a dense chunk shrinks the next, a sparse one grows it at most 8-fold
+        near(next_span(DAY, 4_000_000), DAY / 4);
+        assert_eq!(next_span(DAY, 10), 7 * DAY);
+        assert_eq!(next_span(60_000_000_000, 0), 480_000_000_000);
     }
 }

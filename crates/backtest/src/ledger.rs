@@ -26,6 +26,8 @@ pub struct Booking<'a> {
 pub struct Ledger {
     rules: BTreeMap<InstrumentId, InstrumentRules>,
     ctx: Context,
+    /// Last mark price per perpetual (from mark price data).
+    marks: BTreeMap<InstrumentId, Decimal>,
 }
 
 impl Ledger {
@@ -41,7 +43,7 @@ impl Ledger {
             reporting_currency: reporting_currency.to_string(),
             ..Context::default()
         };
-        Self { rules: rules.iter().map(|r| (r.id, r.clone())).collect(), ctx }
+        Self { rules: rules.iter().map(|r| (r.id, r.clone())).collect(), ctx, marks: BTreeMap::new() }
     }
 
     /// The rules of `id`, if it is traded.
@@ -68,6 +70,22 @@ impl Ledger {
     /// Records the last price of `id`.
     pub fn set_price(&mut self, id: InstrumentId, px: Decimal) {
         self.ctx.last_prices.insert(id, px);
+    }
+
+    /// Records the last mark price of `id`.
+    pub fn set_mark(&mut self, id: InstrumentId, px: Decimal) {
+        self.marks.insert(id, px);
+    }
+
+    /// The last mark price of `id`, if mark prices are loaded.
+    #[must_use]
+    pub fn mark(&self, id: &InstrumentId) -> Option<Decimal> {
+        self.marks.get(id).copied()
+    }
+
+    /// Adds `amount` (negative: takes it) to the cash held in `ccy` (funding, fees).
+    pub fn credit(&mut self, ccy: &str, amount: Decimal) {
+        *self.ctx.balances.entry(ccy.to_string()).or_default() += amount;
     }
 
     /// Books a fill (cash flows, base leg for spot, commission); returns the position after it.

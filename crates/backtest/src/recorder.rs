@@ -1,6 +1,8 @@
-//! What a run records while it goes: order actions, fills, skips, rejections, the equity curve,
-//! position and price series. Everything is appended (never cloned or rescanned), so the cost of
-//! recording an event does not grow with the history behind it.
+//! What a run records while it goes: order actions, fills, skips, rejections, funding
+//! settlements, the equity curve, position and price series. Everything is appended (never cloned
+//! or rescanned), so the cost of recording an event does not grow with the history behind it;
+//! the equity curve and the prices keep one point per sampling interval (the last), so their size
+//! follows the run's length, not its number of events.
 
 use std::{cell::RefCell, collections::BTreeMap, rc::Rc};
 
@@ -9,7 +11,7 @@ use nautilus_model::identifiers::InstrumentId;
 use rust_decimal::Decimal;
 use serde::Serialize;
 
-use crate::alpha::Context;
+use crate::{alpha::Context, funding::FundingEntry};
 
 /// One event delivery to the Alpha (recorded only when asked: tests of the timing rules).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -64,13 +66,15 @@ pub struct Skip {
     pub reason: String,
 }
 
-/// Mark-to-market equity (ex funding) after the last event at `ts`.
+/// Mark-to-market equity (funding included) after the last event at `ts`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct EquityPoint {
     pub ts: u64,
     pub equity: Decimal,
     /// Σ |position × last| (gross exposure) in the reporting currency.
     pub gross_exposure: Decimal,
+    /// Funding received (positive) or paid until `ts`.
+    pub funding: Decimal,
 }
 
 /// Everything recorded during one run.
@@ -78,15 +82,19 @@ pub struct EquityPoint {
 pub struct Recorder {
     /// Record every delivery (`deliveries`); off by default: one entry per event.
     pub record_deliveries: bool,
+    /// Sampling interval of the equity curve and the prices (ns; 0 = every timestamp).
+    pub sample_ns: u64,
     pub deliveries: Vec<Delivery>,
     pub orders: Vec<OrderRecord>,
     pub fills: Vec<Fill>,
     pub skips: Vec<Skip>,
     pub rejections: Vec<String>,
+    /// Funding settlements, as applied during the run.
+    pub funding: Vec<FundingEntry>,
     pub equity: Vec<EquityPoint>,
-    /// Per instrument: `(fill ts, net position after)`, ascending (input of the funding ledger).
+    /// Per instrument: `(fill ts, net position after)`, ascending.
     pub position_history: BTreeMap<InstrumentId, Vec<(UnixNanos, Decimal)>>,
-    /// Last price per instrument and time: `(ts, price)` ascending (mark fallback for funding).
+    /// Last price per instrument and sampling interval: `(ts, price)` ascending.
     pub prices: BTreeMap<InstrumentId, Vec<(UnixNanos, Decimal)>>,
     /// Equity at the first valuation, before any fill (the run's starting equity).
     pub initial_equity: Option<Decimal>,
@@ -99,24 +107,53 @@ pub struct Recorder {
 /// The recorder shared between the strategy (inside the engine) and the runner.
 pub type SharedRecorder = Rc<RefCell<Recorder>>;
 
+/// Whether `a` and `b` fall in the same interval of `sample` ns (0: the same timestamp).
+fn same_slot(sample: u64, a: u64, b: u64) -> bool {
+    a.checked_div(sample).zip(b.checked_div(sample)).map_or(a == b, |(x, y)| x == y)
+}
+
 impl Recorder {
-    /// Records the equity at `ts` (the last valuation of a timestamp wins).
+    /// Records the equity at `ts` (the last valuation of an interval wins).
     pub fn equity_at(&mut self, ts: u64, equity: Decimal, gross_exposure: Decimal) {
         if self.initial_equity.is_none() {
             self.initial_equity = Some(equity);
         }
-        match self.equity.last_mut() {
-            Some(p) if p.ts == ts => *p = EquityPoint { ts, equity, gross_exposure },
-            _ => self.equity.push(EquityPoint { ts, equity, gross_exposure }),
+        let funding = self.funding.last().map(|f| f.cumulative).unwrap_or_default();
+        let point = EquityPoint { ts, equity, gross_exposure, funding };
+        match self.equity.last() {
+            Some(p) if same_slot(self.sample_ns, p.ts, ts) => *self.equity.last_mut().expect("a last point") = point,
+            _ => self.equity.push(point),
         }
     }
 
-    /// Records the last price of `id` at `ts` (the last price of a timestamp wins).
+    /// Records the last price of `id` at `ts` (the last price of an interval wins).
     pub fn price_at(&mut self, id: InstrumentId, ts: UnixNanos, px: Decimal) {
+        let sample = self.sample_ns;
         let series = self.prices.entry(id).or_default();
         match series.last_mut() {
-            Some((t, p)) if *t == ts => *p = px,
+            Some((t, p)) if same_slot(sample, t.as_u64(), ts.as_u64()) => (*t, *p) = (ts, px),
             _ => series.push((ts, px)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rust_decimal_macros::dec;
+
+    use super::*;
+
+    #[test]
+    fn one_point_per_interval_the_last_wins() {
+        let mut r = Recorder { sample_ns: 60, ..Recorder::default() };
+        for (ts, e) in [(0, dec!(1)), (30, dec!(2)), (59, dec!(3)), (60, dec!(4)), (200, dec!(5))] {
+            r.equity_at(ts, e, Decimal::ZERO);
+            r.price_at(InstrumentId::from("BTCUSDT.BINANCE"), UnixNanos::from(ts), e);
+        }
+        let eq: Vec<(u64, Decimal)> = r.equity.iter().map(|p| (p.ts, p.equity)).collect();
+        assert_eq!(eq, [(59, dec!(3)), (60, dec!(4)), (200, dec!(5))]);
+        assert_eq!(r.initial_equity, Some(dec!(1)));
+        let px: Vec<(u64, Decimal)> = r.prices.values().next().unwrap().iter().map(|(t, p)| (t.as_u64(), *p)).collect();
+        assert_eq!(px, eq);
     }
 }

@@ -3,7 +3,6 @@
 
 use std::collections::BTreeMap;
 
-use data::FundingPayment;
 use nautilus_core::UnixNanos;
 use nautilus_model::identifiers::InstrumentId;
 use rust_decimal::Decimal;
@@ -11,7 +10,7 @@ use serde::Serialize;
 
 use crate::{
     error::{Error, Result},
-    funding::{FundingEntry, cumulative_at, funding_ledger},
+    funding::FundingEntry,
     recorder::{Delivery, Fill, OrderRecord, Recorder, Skip},
     stats::{Stats, compute},
 };
@@ -54,9 +53,9 @@ pub struct RunResult {
     pub rejections: Vec<String>,
     /// Final exact fill-ledger positions.
     pub positions: BTreeMap<String, Decimal>,
-    /// Final exact fill-ledger cash (before funding).
+    /// Final exact ledger cash (funding included).
     pub ledger_balances: BTreeMap<String, Decimal>,
-    /// Final nautilus account balances (funding not included: the engine ignores it).
+    /// Final NautilusTrader account balances (funding included, credited by the runner).
     pub account_balances: Vec<Balance>,
     pub funding: Vec<FundingEntry>,
     pub equity: Vec<CurvePoint>,
@@ -82,46 +81,30 @@ pub fn code_version() -> String {
 }
 
 impl RunResult {
-    /// Assembles the result of a finished run from what it recorded: applies the funding
-    /// ledger to the positions held at each settlement, builds the equity curve and the
-    /// statistics.
+    /// Assembles the result of a finished run from what it recorded (funding was settled during
+    /// the run and is in the equity).
     ///
     /// # Errors
-    /// [`Error::NoMarkPrice`] for a settlement of a held position without a mark price, or a run
-    /// that never valued its equity (no prices for the held currencies).
+    /// A run that never valued its equity (no prices for the held currencies).
     pub fn assemble(
         rec: Recorder,
-        settlements: &[FundingPayment],
         account_balances: Vec<Balance>,
         iterations: usize,
         reporting_currency: &str,
     ) -> Result<Self> {
-        let ledger = funding_ledger(
-            |id| rec.position_history.get(id).cloned().unwrap_or_default(),
-            settlements,
-            |id, ts| {
-                let s = rec.prices.get(id)?;
-                let k = s.partition_point(|(t, _)| *t <= ts);
-                (k > 0).then(|| s[k - 1].1)
-            },
-            false,
-        )?;
         let equity: Vec<CurvePoint> = rec
             .equity
             .iter()
-            .map(|p| {
-                let funding = cumulative_at(&ledger, p.ts);
-                CurvePoint {
-                    ts: p.ts,
-                    equity_ex_funding: p.equity,
-                    funding,
-                    equity: p.equity + funding,
-                    gross_exposure: p.gross_exposure,
-                }
+            .map(|p| CurvePoint {
+                ts: p.ts,
+                equity_ex_funding: p.equity - p.funding,
+                funding: p.funding,
+                equity: p.equity,
+                gross_exposure: p.gross_exposure,
             })
             .collect();
         let curve: Vec<(u64, Decimal, Decimal)> = equity.iter().map(|p| (p.ts, p.equity, p.gross_exposure)).collect();
-        let funding_total = ledger.last().map(|e| e.cumulative).unwrap_or_default();
+        let funding_total = rec.funding.last().map(|e| e.cumulative).unwrap_or_default();
         let initial = rec.initial_equity.ok_or_else(|| Error::Spec {
             key: "instruments".into(),
             msg: "no equity: no prices for the held currencies".into(),
@@ -138,7 +121,7 @@ impl RunResult {
             positions: rec.last_context.positions.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
             ledger_balances: rec.last_context.balances.clone(),
             account_balances,
-            funding: ledger,
+            funding: rec.funding,
             equity,
             position_history: series(&rec.position_history),
             prices: series(&rec.prices),

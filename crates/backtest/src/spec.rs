@@ -35,6 +35,10 @@ fn yes() -> bool {
     true
 }
 
+fn default_sample() -> u64 {
+    60
+}
+
 /// A backtest run file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -81,6 +85,10 @@ pub struct RunSpec {
     /// Currency of equity and statistics (default `USDT`).
     #[serde(default = "default_reporting")]
     pub reporting_currency: String,
+    /// Interval of the equity curve and the recorded prices in seconds (the last point of each;
+    /// default 60): bounds a tick run's results, keeps every bar of 1m bars.
+    #[serde(default = "default_sample")]
+    pub sample_seconds: u64,
     pub strategy: StrategySpec,
     /// Output folder; no files are written when absent.
     #[serde(default)]
@@ -107,6 +115,7 @@ impl RunSpec {
             execution: Execution::default(),
             rebalance_threshold: Decimal::ZERO,
             reporting_currency: default_reporting(),
+            sample_seconds: default_sample(),
             strategy,
             output: None,
         }

@@ -5,10 +5,15 @@
 //!   asks [`Alpha::targets`] and carries out [`Execution::decide`] for each target.
 //! - Funding settlements do not go through the 0.57 engine: the strategy holds them and delivers
 //!   each before the first engine event with `ts_init >= ts`.
-//! - Books every fill in the exact [`Ledger`] and records it in the shared [`Recorder`].
+//! - Books every fill in the exact [`Ledger`] and records it in the [`Recorder`], both shared
+//!   with the runner (which settles funding on them between the engine's chunks).
+//! - Keeps NautilusTrader's cache from growing with the fills: every [`PURGE_EVERY`] fills it
+//!   purges closed orders and account events and trims the open positions' event lists (0.57
+//!   copies a position's and an account's whole history on every fill; the cached totals, not the
+//!   lists, carry quantities, prices and PnL). The recorder keeps the complete results.
 //! - The first error of an Alpha hook is recorded and stops the deliveries; the runner returns it.
 
-use std::{collections::BTreeMap, fmt};
+use std::{cell::RefCell, collections::BTreeMap, fmt, rc::Rc};
 
 use data::{FundingPayment, LongShortRatio, OpenInterest, TakerBuySellVolume};
 use nautilus_common::actor::DataActor;
@@ -17,7 +22,7 @@ use nautilus_model::{
     data::{Bar, BarType, CustomData, DataType, IndexPriceUpdate, MarkPriceUpdate, QuoteTick, TradeTick},
     enums::OrderSide,
     events::{OrderDenied, OrderFilled, OrderRejected},
-    identifiers::{ClientOrderId, InstrumentId},
+    identifiers::{ClientOrderId, InstrumentId, PositionId},
     orders::Order,
     types::{Price, Quantity},
 };
@@ -33,6 +38,12 @@ use crate::{
     ledger::{Booking, Ledger},
     recorder::{Delivery, Fill, OrderRecord, SharedRecorder, Skip},
 };
+
+/// The ledger shared between the strategy (inside the engine) and the runner.
+pub type SharedLedger = Rc<RefCell<Ledger>>;
+
+/// Fills between two purges of NautilusTrader's cache.
+const PURGE_EVERY: u64 = 32;
 
 /// What the strategy subscribes to and how it trades.
 #[derive(Debug, Clone)]
@@ -52,8 +63,6 @@ pub struct StrategySetup {
     pub rebalance_threshold: Decimal,
     /// Reporting currency of equity (e.g. `USDT`).
     pub reporting_currency: String,
-    /// Starting cash per currency code (the venue's starting balances).
-    pub starting_balances: BTreeMap<String, Decimal>,
     pub execution: Execution,
     /// Cash account (spot venue): buys and sells are capped at the balances held.
     pub cash_account: bool,
@@ -69,7 +78,7 @@ pub struct AlphaStrategy {
     core: StrategyCore,
     alpha: Box<dyn Alpha>,
     setup: StrategySetup,
-    ledger: Ledger,
+    ledger: SharedLedger,
     funding: Vec<FundingPayment>,
     next_funding: usize,
     /// Quantity the matching engine can fill now per instrument (a quarter of the last bar's
@@ -78,6 +87,8 @@ pub struct AlphaStrategy {
     recorder: SharedRecorder,
     /// Events since the last progress call.
     unreported: u64,
+    /// Fills since the last purge of the cache.
+    unpurged: u64,
 }
 
 impl fmt::Debug for AlphaStrategy {
@@ -98,17 +109,19 @@ nautilus_strategy!(AlphaStrategy, {
 });
 
 impl AlphaStrategy {
-    /// A new strategy; `recorder` receives orders, fills, skips and equity.
+    /// A new strategy booking into `ledger` and recording into `recorder`. Order and position
+    /// events are not logged one by one (they are in the recorder's tables).
     #[must_use]
-    pub fn new(alpha: Box<dyn Alpha>, setup: StrategySetup, recorder: SharedRecorder) -> Self {
+    pub fn new(alpha: Box<dyn Alpha>, setup: StrategySetup, ledger: SharedLedger, recorder: SharedRecorder) -> Self {
         let core = StrategyCore::new(StrategyConfig {
             strategy_id: Some(setup.strategy_id.as_str().into()),
             order_id_tag: Some("001".into()),
+            log_events: false,
+            log_commands: false,
             ..Default::default()
         });
         let mut funding = setup.funding.clone();
         funding.sort_by_key(|x| (x.ts, x.instrument_id.to_string()));
-        let ledger = Ledger::new(&setup.instruments, setup.starting_balances.clone(), &setup.reporting_currency);
         Self {
             core,
             alpha,
@@ -119,6 +132,7 @@ impl AlphaStrategy {
             liquidity: BTreeMap::new(),
             recorder,
             unreported: 0,
+            unpurged: 0,
         }
     }
 
@@ -129,19 +143,48 @@ impl AlphaStrategy {
     /// Re-values the ledger at the engine clock and records the equity.
     fn refresh(&mut self) {
         let now = self.now();
-        if let Some((equity, gross)) = self.ledger.refresh(now) {
+        let valuation = self.ledger.borrow_mut().refresh(now);
+        if let Some((equity, gross)) = valuation {
             self.recorder.borrow_mut().equity_at(now.as_u64(), equity, gross);
         }
     }
 
     fn set_price(&mut self, id: InstrumentId, px: Decimal, ts: UnixNanos) {
-        self.ledger.set_price(id, px);
+        self.ledger.borrow_mut().set_price(id, px);
         self.recorder.borrow_mut().price_at(id, ts, px);
+    }
+
+    /// Purges closed orders and account events, and trims every open position of this
+    /// strategy to its last fill (see the module docs). Called with no cache borrow held.
+    fn purge(&mut self) {
+        self.unpurged = 0;
+        let now = self.now();
+        let cache = self.cache_rc();
+        let mut cache = cache.borrow_mut();
+        cache.purge_closed_orders(now, 0);
+        cache.purge_account_events(now, 0);
+        let sid = self.core.strategy_id().expect("a registered strategy");
+        for r in &self.setup.instruments {
+            let pid = PositionId::new(format!("{}-{sid}", r.id));
+            if let Some(mut p) = cache.position_mut(&pid)
+                && p.events.len() > 1
+                && let Some(last) = p.events.last().copied()
+            {
+                p.events.clear();
+                p.events.push(last);
+                p.trade_ids.clear();
+                p.trade_ids.insert(last.trade_id);
+                p.adjustments.clear();
+            }
+        }
     }
 
     /// Delivers funding due at or before now, then `ev`, then trades the targets. After an
     /// Alpha error nothing more is delivered.
     fn dispatch(&mut self, ev: MarketEvent<'_>) -> anyhow::Result<()> {
+        if self.unpurged >= PURGE_EVERY {
+            self.purge();
+        }
         self.unreported += 1;
         if self.unreported >= PROGRESS_EVERY
             && let Some(p) = &self.setup.progress
@@ -191,7 +234,8 @@ impl AlphaStrategy {
             }
         }
         self.refresh();
-        self.alpha.on_event(&ev, self.ledger.context())
+        let ledger = self.ledger.borrow();
+        self.alpha.on_event(&ev, ledger.context())
     }
 
     /// This strategy's open and in-flight orders of `id`: (id, signed leaves qty, limit price).
@@ -214,28 +258,32 @@ impl AlphaStrategy {
 
     fn rebalance(&mut self) -> AlphaResult<()> {
         self.refresh();
-        let targets = self.alpha.targets(self.ledger.context())?;
-        let ts = self.ledger.context().now.as_u64();
+        let targets = {
+            let ledger = self.ledger.borrow();
+            self.alpha.targets(ledger.context())?
+        };
+        let ts = self.ledger.borrow().context().now.as_u64();
         for t in targets {
-            let Some(rules) = self.ledger.rules(&t.instrument_id).cloned() else {
-                return Err(format!("target for unknown instrument {}", t.instrument_id).into());
-            };
             let open = self.open_orders(&t.instrument_id);
             let open_qty: Vec<(Decimal, Option<Decimal>)> = open.iter().map(|o| (o.1, o.2)).collect();
-            let ctx = self.ledger.context();
-            let state = OrderState {
-                target: t.quantity,
-                position: ctx.position(&t.instrument_id),
-                open: &open_qty,
-                last_price: ctx.last_price(&t.instrument_id),
-                liquidity: self.liquidity.get(&t.instrument_id).copied(),
-                equity: ctx.equity,
-                cash: self
-                    .setup
-                    .cash_account
-                    .then(|| (self.ledger.balance(&rules.quote), self.ledger.balance(&rules.base))),
+            let (rules, d) = {
+                let ledger = self.ledger.borrow();
+                let Some(rules) = ledger.rules(&t.instrument_id).cloned() else {
+                    return Err(format!("target for unknown instrument {}", t.instrument_id).into());
+                };
+                let ctx = ledger.context();
+                let state = OrderState {
+                    target: t.quantity,
+                    position: ctx.position(&t.instrument_id),
+                    open: &open_qty,
+                    last_price: ctx.last_price(&t.instrument_id),
+                    liquidity: self.liquidity.get(&t.instrument_id).copied(),
+                    equity: ctx.equity,
+                    cash: self.setup.cash_account.then(|| (ledger.balance(&rules.quote), ledger.balance(&rules.base))),
+                };
+                let d = self.setup.execution.decide(&rules, self.setup.rebalance_threshold, &state);
+                (rules, d)
             };
-            let d = self.setup.execution.decide(&rules, self.setup.rebalance_threshold, &state);
             if d.cancel_open {
                 for (coid, leaves, price) in open {
                     self.cancel_order(coid, None, None)?;
@@ -306,7 +354,7 @@ impl AlphaStrategy {
         let q = f.last_qty.as_decimal();
         let qty = if f.order_side == OrderSide::Buy { q } else { -q };
         let price = f.last_px.as_decimal();
-        let quote = self.ledger.rules(&f.instrument_id).map(|r| r.quote.clone()).unwrap_or_default();
+        let quote = self.ledger.borrow().rules(&f.instrument_id).map(|r| r.quote.clone()).unwrap_or_default();
         let (commission, commission_currency) =
             f.commission.map_or((Decimal::ZERO, quote), |m| (m.as_decimal(), m.currency.code.to_string()));
         let booking = Booking {
@@ -316,7 +364,9 @@ impl AlphaStrategy {
             commission,
             commission_currency: &commission_currency,
         };
-        let Some(position_after) = self.ledger.book(&booking) else {
+        self.unpurged += 1;
+        let booked = self.ledger.borrow_mut().book(&booking);
+        let Some(position_after) = booked else {
             log::error!("fill for unknown instrument {}", f.instrument_id);
             return;
         };
@@ -365,7 +415,7 @@ impl DataActor for AlphaStrategy {
             p.advance(std::mem::take(&mut self.unreported));
         }
         self.refresh();
-        self.recorder.borrow_mut().last_context = self.ledger.context().clone();
+        self.recorder.borrow_mut().last_context = self.ledger.borrow().context().clone();
         Ok(())
     }
 
@@ -390,6 +440,7 @@ impl DataActor for AlphaStrategy {
     }
 
     fn on_mark_price(&mut self, m: &MarkPriceUpdate) -> anyhow::Result<()> {
+        self.ledger.borrow_mut().set_mark(m.instrument_id, m.value.as_decimal());
         self.dispatch(MarketEvent::MarkPrice(m))
     }
 

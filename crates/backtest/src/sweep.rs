@@ -48,7 +48,7 @@ use serde::{Deserialize, Serialize};
 use crate::{
     engine::{Progress, RunOptions, logging_guard, run_inputs},
     error::{Error, Result},
-    inputs::{Inputs, load_inputs},
+    inputs::{CatalogSource, Inputs},
     output::{pretty_json, write_results},
     registry::Registry,
     spec::RunSpec,
@@ -315,11 +315,9 @@ fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
 }
 
 fn run_one(v: &Variant, inputs: &Inputs, registry: &Registry) -> Outcome {
-    let start = v.spec.start.as_deref().map(|s| parse_time("start", s)).transpose();
-    let end = v.spec.end.as_deref().map(|s| parse_time("end", s)).transpose();
     let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| -> Result<_> {
-        let inp = inputs.window(start?, end?);
-        let r = run_inputs(&v.spec, inp, registry, RunOptions::default())?;
+        // The shared inputs are read in place: a variant copies only its chunks.
+        let r = run_inputs(&v.spec, inputs, registry, RunOptions::default())?;
         if let Some(dir) = &v.spec.output {
             write_results(dir, &v.spec, &r)?;
         }
@@ -336,6 +334,16 @@ fn run_one(v: &Variant, inputs: &Inputs, registry: &Registry) -> Outcome {
     Outcome { variant: v.index, grid: v.grid.clone(), window: v.window, iterations, stats, error }
 }
 
+/// The data of every variant, loaded once from the base run's catalog (its `start`..`end`) and
+/// shared read-only by the workers.
+///
+/// # Errors
+/// Catalog errors, naming the run-file key.
+pub fn load_shared(base: &RunSpec) -> Result<Inputs> {
+    let (start, end) = (base.start_ns()?, base.end_ns()?);
+    CatalogSource::open(base)?.load_all(start.map(|t| t.as_u64()), end.map(|t| t.as_u64()))
+}
+
 /// Loads the base inputs once and runs the sweep (see [`run_sweep_inputs`]).
 ///
 /// # Errors
@@ -346,7 +354,7 @@ pub fn run_sweep(
     threads: usize,
     progress: Option<Progress>,
 ) -> Result<SweepResult> {
-    let inputs = Arc::new(load_inputs(&spec.base)?);
+    let inputs = Arc::new(load_shared(&spec.base)?);
     run_sweep_inputs(spec, inputs, registry, threads, progress)
 }
 

@@ -93,7 +93,7 @@ quantity = "0.01""#,
         streams: vec![bars(SPOT_BT, d("60000.25"), 2, 6).into_iter().map(Data::Bar).collect()],
         funding: vec![],
     };
-    let r = run_inputs(&s, inputs, &Registry::with_baselines(), RunOptions::default()).unwrap();
+    let r = run_inputs(&s, &inputs, &Registry::with_baselines(), RunOptions::default()).unwrap();
     // One taker fill at the first bar's close 60000.25, at that bar's ts_init.
     assert_eq!(r.fills.len(), 1);
     let f = &r.fills[0];
@@ -140,7 +140,7 @@ quantity = "0.1""#,
         streams: vec![bars(PERP_BT, d("60000"), 1, 3).into_iter().map(Data::Bar).collect()],
         funding: funding_rows(),
     };
-    let r = run_inputs(&s, inputs, &Registry::with_baselines(), RunOptions::default()).unwrap();
+    let r = run_inputs(&s, &inputs, &Registry::with_baselines(), RunOptions::default()).unwrap();
     assert_eq!(r.fills.len(), 1);
     assert_eq!((r.fills[0].price, r.fills[0].commission), (d("60000"), d("3"))); // 6000 × 0.05 %
     let pays: Vec<Decimal> = r.funding.iter().map(|e| e.payment).collect();
@@ -191,7 +191,7 @@ fn no_look_ahead() {
         streams: vec![bars(PERP_BT, d("60000"), 1, 3).into_iter().map(Data::Bar).collect()],
         funding: funding_rows(),
     };
-    let r = run_inputs(&s, inputs, &reg, RunOptions { record_deliveries: true, ..RunOptions::default() }).unwrap();
+    let r = run_inputs(&s, &inputs, &reg, RunOptions { record_deliveries: true, ..RunOptions::default() }).unwrap();
     let seen = SEEN.with(|s| s.borrow().clone());
     assert_eq!(seen.len(), N as usize + 3);
     let bar_events: Vec<_> = seen.iter().filter(|e| e.0 == "bar").collect();
@@ -240,7 +240,7 @@ fn targets_from_file_reproduces_positions() {
         streams: vec![bars(PERP_BT, d("60000"), 1, 3).into_iter().map(Data::Bar).collect()],
         funding: vec![],
     };
-    let r = run_inputs(&s, inputs, &Registry::with_baselines(), RunOptions::default()).unwrap();
+    let r = run_inputs(&s, &inputs, &Registry::with_baselines(), RunOptions::default()).unwrap();
     let got: Vec<(u64, Decimal, Decimal)> = r.fills.iter().map(|f| (f.ts, f.qty, f.position_after)).collect();
     assert_eq!(
         got,
@@ -330,7 +330,7 @@ params = {{ instrument_id = "BTCUSDT-PERP.BINANCE", fraction = "0.5" }}
         files
     };
     let run_and_write = || {
-        let r = run(&spec, &Registry::with_baselines()).unwrap();
+        let r = run(&spec, &Registry::with_baselines(), RunOptions::default()).unwrap();
         write_results(&out, &spec, &r).unwrap();
         r
     };
@@ -393,7 +393,7 @@ fn limit_execution_rests_at_the_offset_price_and_pays_the_maker_fee() {
     s.venue.maker_fee = Some(d("0.0002"));
     s.execution = Execution { order_type: OrderKind::Limit, limit_offset_bps: d("0.2") };
     let inputs = Inputs { instruments: vec![spot()], streams: vec![falling_bars()], funding: vec![] };
-    let r = run_inputs(&s, inputs, &Registry::with_baselines(), RunOptions::default()).unwrap();
+    let r = run_inputs(&s, &inputs, &Registry::with_baselines(), RunOptions::default()).unwrap();
     // 60000.25 × (1 − 0.00002) = 59999.049995 → 59999.04 on the 0.01 tick (down for a buy).
     assert_eq!(r.orders.len(), 1, "{:?}", r.orders);
     let o = &r.orders[0];
@@ -425,7 +425,7 @@ fn limit_orders_are_replaced_when_the_price_moves_and_never_fill_out_of_reach() 
         streams: vec![bars(SPOT_BT, d("60000.25"), 2, 6).into_iter().map(Data::Bar).collect()],
         funding: vec![],
     };
-    let r = run_inputs(&s, inputs, &Registry::with_baselines(), RunOptions::default()).unwrap();
+    let r = run_inputs(&s, &inputs, &Registry::with_baselines(), RunOptions::default()).unwrap();
     assert!(r.fills.is_empty());
     let submits = r.orders.iter().filter(|o| o.action == "submit").count();
     let cancels = r.orders.iter().filter(|o| o.action == "cancel").count();
@@ -463,7 +463,7 @@ fn spot_and_perp_in_one_run_pay_their_own_fees_and_funding() {
         ],
         funding: funding_rows(),
     };
-    let r = run_inputs(&s, inputs, &reg, RunOptions::default()).unwrap();
+    let r = run_inputs(&s, &inputs, &reg, RunOptions::default()).unwrap();
     let fill = |id: &str| r.fills.iter().find(|f| f.instrument_id == id).unwrap().clone();
     let (sf, pf) = (fill("BTCUSDT.BINANCE"), fill("BTCUSDT-PERP.BINANCE"));
     assert_eq!(r.fills.len(), 2);
@@ -496,9 +496,9 @@ fn market_orders_larger_than_the_bar_liquidity_fill_over_several_bars() {
         streams: vec![bars(SPOT_BT, d("6000.25"), 2, 6).into_iter().map(Data::Bar).collect()],
         funding: vec![],
     };
-    let small = run_inputs(&s, inputs(), &Registry::with_baselines(), RunOptions::default()).unwrap();
+    let small = run_inputs(&s, &inputs(), &Registry::with_baselines(), RunOptions::default()).unwrap();
     assert_eq!(small.fills.len(), 1);
-    let r = run_inputs(&s10, inputs(), &Registry::with_baselines(), RunOptions::default()).unwrap();
+    let r = run_inputs(&s10, &inputs(), &Registry::with_baselines(), RunOptions::default()).unwrap();
     let got: Vec<(u64, Decimal, Decimal)> = r.fills.iter().map(|f| (f.ts, f.qty, f.position_after)).collect();
     assert_eq!(
         got,
@@ -526,7 +526,7 @@ fn cash_account_buys_are_capped_at_the_quote_held_fees_included() {
         streams: vec![bars(SPOT_BT, d("60000.25"), 2, 6).into_iter().map(Data::Bar).collect()],
         funding: vec![],
     };
-    let r = run_inputs(&s, inputs, &Registry::with_baselines(), RunOptions::default()).unwrap();
+    let r = run_inputs(&s, &inputs, &Registry::with_baselines(), RunOptions::default()).unwrap();
     // 10000 / (60000.25 × 1.001) = 0.16649931.. → 0.166499 on the 0.000001 step
     assert_eq!(r.fills.len(), 1, "{:?}", r.fills);
     assert_eq!(r.fills[0].qty, d("0.166499"));
