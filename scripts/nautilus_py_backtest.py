@@ -4,10 +4,11 @@
 Usage (normally started by `crates/backtest/benches/backtest.rs` when
 `ALPHALAB_BENCH_PYTHON` names a python with nautilus_trader==1.227.0):
 
-    target/nt-venv/bin/python scripts/nautilus_py_backtest.py BARS STRATEGY [--perp] [--fees=M,T[,M,T]]
+    target/nt-venv/bin/python scripts/nautilus_py_backtest.py BARS STRATEGY [ARGS] [--perp] [--fees=M,T[,M,T]]
 
     BARS      number of synthetic 1m bars (the bench's xorshift random walk, bit for bit)
-    STRATEGY  buy-and-hold | ema-cross
+    STRATEGY  buy-and-hold | ema-cross FAST SLOW | flip EVERY (0.5 BTC held for EVERY bars, then
+              flat for EVERY bars, ...; 0 = held from the first bar)
     --perp    spot + perp on a USD-M style margin venue (spot BTCUSDT and BTCUSDT-PERP, the
               perp on the same walk plus a small deterministic basis); default: spot only on
               a cash venue
@@ -18,9 +19,9 @@ Usage (normally started by `crates/backtest/benches/backtest.rs` when
 Venv: `PYENV_VERSION=3.12.1 python3.12 -m venv target/nt-venv &&
 target/nt-venv/bin/pip install nautilus_trader==1.227.0`.
 
-Prints ONE JSON line: {"bars", "events" (engine iterations), "build_seconds", "seconds"
-(engine.run only), "events_per_s", "fills": [[ts_ns, instrument, side, qty, price,
-commission], ...]}.
+Logs at WARNING, as the Rust bench does. Prints ONE JSON line: {"bars", "events" (engine
+iterations), "build_seconds", "seconds" (engine.run only), "events_per_s", "peak_rss_mb",
+"fills": [[ts_ns, instrument, side, qty, price, commission], ...]}.
 
 The strategy mirrors alphalab's AlphaStrategy adapter (crates/backtest/src/adapter.rs): on
 every bar it updates the last price, lets the "alpha" see the bar, then for each target trades
@@ -33,6 +34,7 @@ ordering, no latency, fill model without slippage, fees on the instruments).
 from __future__ import annotations
 
 import json
+import resource
 import sys
 import time
 from decimal import Decimal
@@ -169,6 +171,19 @@ class EmaCross:
         self.targets[iid] = self.qty if e[0] > e[1] else Decimal(0)
 
 
+class Flip:
+    """flip: QTY of the spot pair for EVERY bars, then flat for EVERY bars (0: always held)."""
+
+    def __init__(self, iid: InstrumentId, every: int):
+        self.iid, self.every, self.bars = iid, every, 0
+        self.targets: dict[InstrumentId, Decimal] = {}
+
+    def on_bar(self, iid: InstrumentId, c: float, last_prices: dict) -> None:
+        self.bars += 1
+        on = self.every == 0 or ((self.bars - 1) // self.every) % 2 == 0
+        self.targets[self.iid] = QTY if on else Decimal(0)
+
+
 class AdapterConfig(StrategyConfig, frozen=True):
     bar_types: tuple[str, ...] = ()
 
@@ -246,15 +261,15 @@ def main(argv: list[str]) -> None:
     with_perp = "--perp" in argv
     fees = [Decimal(x) for a in argv if a.startswith("--fees=") for x in a[7:].split(",")]
     fees = fees or [Decimal("0.001"), Decimal("0.001"), Decimal("0.0002"), Decimal("0.0005")]
-    if len(args) != 2 or args[1] not in ("buy-and-hold", "ema-cross"):
+    arity = {"buy-and-hold": 2, "ema-cross": 4, "flip": 3}
+    if len(args) < 2 or arity.get(args[1]) != len(args):
         sys.exit(__doc__)
     n, strategy = int(args[0]), args[1]
 
     t = time.perf_counter()
     engine = BacktestEngine(
-        # ERROR, not WARNING: its RiskEngine warns on every bars-only market order ("no prices");
-        # the Rust bench logs at Warn (a handful of lines either way: no measurable cost)
-        BacktestEngineConfig(logging=LoggingConfig(log_level="ERROR"), run_analysis=False),
+        # WARNING, as the Rust bench logs and as a user runs it quietly
+        BacktestEngineConfig(logging=LoggingConfig(log_level="WARNING"), run_analysis=False),
     )
     fill_model = FillModel(prob_fill_on_limit=1.0, prob_slippage=0.0, random_seed=42)
     if with_perp:
@@ -294,8 +309,10 @@ def main(argv: list[str]) -> None:
     if strategy == "buy-and-hold":
         want = {ids[0]: QTY} if not with_perp else {ids[0]: QTY, ids[1]: -QTY}
         alpha = Hold(want)
+    elif strategy == "ema-cross":
+        alpha = EmaCross(ids, int(args[2]), int(args[3]), QTY)
     else:
-        alpha = EmaCross(ids, 20, 100, QTY)
+        alpha = Flip(ids[0], int(args[2]))
     bar_types = tuple(f"{i}-1-MINUTE-LAST-EXTERNAL" for i in ids)
     cfg = AdapterConfig(strategy_id="ALPHA-001", order_id_tag="001", bar_types=bar_types)
     strat = Adapter(cfg, alpha, instruments)
@@ -313,6 +330,7 @@ def main(argv: list[str]) -> None:
         "build_seconds": build,
         "seconds": secs,
         "events_per_s": events / secs if secs > 0 else 0.0,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "fills": strat.fills,
     }
     engine.dispose()
