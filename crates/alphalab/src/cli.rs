@@ -3,8 +3,8 @@
 use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
 
 use alphalab::{
-    backtest_cmd, console, demo, logging, pipeline,
-    settings::{SettingsFile, SnapshotArgs},
+    backtest_cmd, brackets_cmd, console, demo, logging, pipeline,
+    settings::{BracketsArgs, SettingsFile, SnapshotArgs},
     snapshot,
 };
 use anyhow::Context;
@@ -39,6 +39,19 @@ enum Command {
         config: Option<PathBuf>,
         #[command(flatten)]
         args: Box<SnapshotArgs>,
+    },
+    /// The account's USD-M leverage brackets (USER_DATA: signed with API_KEY / API_SECRET) into one JSON file.
+    #[command(after_help = "The file holds Binance's response as received; a backtest reads it with \
+                            `venue.brackets = \"<file>\"`. Against the simulator: \
+                            API_KEY=alphalab-sim-key API_SECRET=alphalab-sim-secret \
+                            BASE_PATH_FUTURES=http://127.0.0.1:8900 alphalab brackets")]
+    Brackets {
+        /// TOML settings file: its [snapshot] table supplies output_dir, base_path_futures, log_level,
+        /// timeout_secs and max_retries (below flags and environment variables).
+        #[arg(long, env = "ALPHALAB_CONFIG")]
+        config: Option<PathBuf>,
+        #[command(flatten)]
+        args: Box<BracketsArgs>,
     },
     /// Paginated REST history into the raw archive (weight-optimal, resumable), optionally into a catalog.
     Backfill(BackfillCli),
@@ -344,6 +357,19 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let manifest = runtime()?.block_on(snapshot::run(&cfg))?;
             snapshot::print_summary(&manifest, &cfg.output_dir);
             Ok(exit_for(manifest.failures()))
+        }
+        Command::Brackets { config, args } => {
+            let file = match config {
+                Some(p) => SettingsFile::load(&p).map_err(anyhow::Error::msg)?,
+                None => SettingsFile::default(),
+            };
+            let cfg = (*args).resolve(file.snapshot).map_err(anyhow::Error::msg)?;
+            // The log goes beside the output file.
+            let dir = cfg.out.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+            let _log = logging::init(cfg.log_level.as_deref(), verbose, Some(dir))?;
+            let fetched = runtime()?.block_on(brackets_cmd::run(&cfg))?;
+            console::step(&brackets_cmd::summary(&fetched));
+            Ok(ExitCode::SUCCESS)
         }
         Command::Backfill(a) => {
             let _log = log_to(verbose, Some(&a.paths.data_root))?;

@@ -1,6 +1,7 @@
 //! alphalab's application layer: settings, logging and the jobs the CLI runs.
 
 pub mod backtest_cmd;
+pub mod brackets_cmd;
 pub mod console;
 pub mod demo;
 pub mod logging;

@@ -1,5 +1,6 @@
 //! Snapshot settings: the legacy environment variables, with CLI flags above them and an
 //! optional TOML file below them (flag > env > file > default). Unknown file keys are rejected.
+//! `alphalab brackets` takes the same connection settings ([`BracketsArgs`]).
 
 use std::{fmt, path::PathBuf};
 
@@ -13,6 +14,15 @@ pub struct Secret(pub String);
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(if self.0.is_empty() { "<unset>" } else { "<redacted>" })
+    }
+}
+
+/// So clap can hold a flag or variable as a `Secret` from the start.
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Self(s.to_string()))
     }
 }
 
@@ -90,11 +100,11 @@ pub struct SnapshotArgs {
     #[arg(long, env = "ALPHALAB_WEIGHT_MARGIN")]
     #[serde(default, deserialize_with = "scalar")]
     pub weight_margin: Option<String>,
-    /// API key (none of the 41 payloads needs it); never logged or written
+    /// API key (none of the 41 payloads needs it; `alphalab brackets` does); never logged or written
     #[arg(long, env = "API_KEY", hide_env_values = true)]
     #[serde(skip)]
     pub api_key: Option<String>,
-    /// API secret (unused: no payload is signed); never logged or written
+    /// API secret (no snapshot payload is signed; `alphalab brackets` signs with it); never logged or written
     #[arg(long, env = "API_SECRET", hide_env_values = true)]
     #[serde(skip)]
     pub api_secret: Option<String>,
@@ -169,6 +179,8 @@ pub struct SnapshotConfig {
     pub max_retries: u32,
     pub weight_margin: f64,
     pub api_key: Option<Secret>,
+    /// Signs `USER_DATA` requests (`alphalab brackets`).
+    pub api_secret: Option<Secret>,
 }
 
 fn num<T: std::str::FromStr + PartialOrd + fmt::Display + Copy>(
@@ -256,6 +268,96 @@ impl SnapshotArgs {
             max_retries: num(self.max_retries.as_deref(), "ALPHALAB_MAX_RETRIES", 3, 0, 10)?,
             weight_margin: num(self.weight_margin.as_deref(), "ALPHALAB_WEIGHT_MARGIN", 0.1, 0.0, 0.9)?,
             api_key: self.api_key.filter(|k| !k.is_empty()).map(Secret),
+            api_secret: self.api_secret.filter(|k| !k.is_empty()).map(Secret),
+        })
+    }
+}
+
+/// `alphalab brackets`: what to fetch and where to write it, plus the snapshot's connection
+/// settings (the same flags, variables and `[snapshot]` keys, resolved by the same rules).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct BracketsArgs {
+    /// One USD-M symbol, e.g. BTCUSDT [default: every symbol of the account]
+    #[arg(long)]
+    pub symbol: Option<String>,
+    /// File to write the response to [default: OUTPUT_DIR/futures/leverage_brackets.json]
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Output folder [default: outputs]
+    #[arg(long, env = "OUTPUT_DIR")]
+    pub output_dir: Option<PathBuf>,
+    /// USD-M REST base URL [default: https://fapi.binance.com]
+    #[arg(long, env = "BASE_PATH_FUTURES")]
+    pub base_path_futures: Option<String>,
+    /// Terminal log level: OFF, ERROR, WARN, INFO, DEBUG, TRACE [default: WARN; the full log is alphalab.log beside the output file]
+    #[arg(long, env = "LOG_LEVEL")]
+    pub log_level: Option<String>,
+    /// Per-request timeout in seconds [default: 10]
+    #[arg(long, env = "ALPHALAB_TIMEOUT_SECS")]
+    pub timeout_secs: Option<String>,
+    /// Retries of 5xx / timeouts / malformed bodies [default: 3]
+    #[arg(long, env = "ALPHALAB_MAX_RETRIES")]
+    pub max_retries: Option<String>,
+    /// API key, sent as X-MBX-APIKEY (the endpoint is USER_DATA); never logged or written
+    #[arg(long, env = "API_KEY", hide_env_values = true)]
+    pub api_key: Option<Secret>,
+    /// API secret: signs the request (HMAC-SHA256); never sent, logged or written
+    #[arg(long, env = "API_SECRET", hide_env_values = true)]
+    pub api_secret: Option<Secret>,
+}
+
+/// Resolved, validated `alphalab brackets` settings.
+#[derive(Debug, Clone)]
+pub struct BracketsConfig {
+    /// Upper case.
+    pub symbol: Option<String>,
+    pub out: PathBuf,
+    pub log_level: Option<String>,
+    pub base_path_futures: String,
+    pub timeout_secs: f64,
+    pub max_retries: u32,
+    pub api_key: Option<Secret>,
+    pub api_secret: Option<Secret>,
+}
+
+impl BracketsArgs {
+    /// Applies `file` (a settings file's `[snapshot]` table) below these values, then the
+    /// defaults, and checks every value as the snapshot does.
+    ///
+    /// # Errors
+    /// A message naming the variable (or flag) and its allowed values.
+    pub fn resolve(self, file: SnapshotArgs) -> Result<BracketsConfig, String> {
+        let conn = SnapshotArgs {
+            output_dir: self.output_dir,
+            base_path_futures: self.base_path_futures,
+            log_level: self.log_level,
+            timeout_secs: self.timeout_secs,
+            max_retries: self.max_retries,
+            api_key: self.api_key.map(|s| s.0),
+            api_secret: self.api_secret.map(|s| s.0),
+            ..SnapshotArgs::default()
+        }
+        .or(file)
+        .resolve()?;
+        let symbol = match self.symbol {
+            Some(s) => Some(symbol(Some(s), "--symbol")?),
+            None => None,
+        };
+        let out = self.out.unwrap_or_else(|| {
+            let market = binance::brackets::LEVERAGE_BRACKETS.market;
+            conn.output_dir
+                .join(market.output_dir())
+                .join(format!("{}.json", binance::brackets::LEVERAGE_BRACKETS.name))
+        });
+        Ok(BracketsConfig {
+            symbol,
+            out,
+            log_level: conn.log_level,
+            base_path_futures: conn.base_path_futures,
+            timeout_secs: conn.timeout_secs,
+            max_retries: conn.max_retries,
+            api_key: conn.api_key,
+            api_secret: conn.api_secret,
         })
     }
 }
@@ -312,5 +414,41 @@ mod tests {
     fn secrets_never_print() {
         let s = format!("{:?}", Secret("abc123".into()));
         assert!(!s.contains("abc123"));
+        let args = BracketsArgs {
+            api_key: Some(Secret("key-abc".into())),
+            api_secret: Some(Secret("secret-abc".into())),
+            ..BracketsArgs::default()
+        };
+        let shown = format!("{args:?} {:?}", args.clone().resolve(SnapshotArgs::default()).unwrap());
+        assert!(!shown.contains("key-abc") && !shown.contains("secret-abc"), "{shown}");
+    }
+
+    #[test]
+    fn brackets_defaults_and_layers() {
+        let c = BracketsArgs::default().resolve(SnapshotArgs::default()).unwrap();
+        assert_eq!(c.out, PathBuf::from("outputs/futures/leverage_brackets.json"));
+        assert_eq!((c.base_path_futures.as_str(), c.symbol), ("https://fapi.binance.com", None));
+        assert!(c.api_key.is_none() && c.api_secret.is_none());
+        let file = SnapshotArgs {
+            output_dir: Some("from-file".into()),
+            base_path_futures: Some("http://127.0.0.1:8900/".into()),
+            ..Default::default()
+        };
+        let flags =
+            BracketsArgs { symbol: Some("ethusdt".into()), api_secret: Some(Secret("s".into())), ..Default::default() };
+        let c = flags.resolve(file).unwrap();
+        assert_eq!(c.out, PathBuf::from("from-file/futures/leverage_brackets.json"));
+        assert_eq!((c.base_path_futures.as_str(), c.symbol.as_deref()), ("http://127.0.0.1:8900", Some("ETHUSDT")));
+        assert_eq!(c.api_secret.map(|s| s.0).as_deref(), Some("s"));
+        let out = BracketsArgs { out: Some("x.json".into()), ..Default::default() };
+        assert_eq!(out.resolve(SnapshotArgs::default()).unwrap().out, PathBuf::from("x.json"));
+    }
+
+    #[rstest]
+    #[case::symbol(BracketsArgs { symbol: Some("BTC/USDT".into()), ..Default::default() }, "--symbol=\"BTC/USDT\" is invalid: allowed values are 1-20 letters and digits, e.g. BTCUSDT")]
+    #[case::url(BracketsArgs { base_path_futures: Some("fapi.binance.com".into()), ..Default::default() }, "BASE_PATH_FUTURES=\"fapi.binance.com\" is invalid: expected an http(s):// or ws(s):// URL")]
+    #[case::retries(BracketsArgs { max_retries: Some("-1".into()), ..Default::default() }, "ALPHALAB_MAX_RETRIES=\"-1\" is invalid: allowed values are 0..=10")]
+    fn brackets_invalid_values_name_the_variable(#[case] args: BracketsArgs, #[case] msg: &str) {
+        assert_eq!(args.resolve(SnapshotArgs::default()).unwrap_err(), msg);
     }
 }

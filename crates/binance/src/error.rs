@@ -39,6 +39,12 @@ pub enum Error {
     WebSocket { url: String, msg: String },
     #[error("invalid request for {endpoint}: {msg}")]
     InvalidRequest { endpoint: String, msg: String },
+    /// A `USER_DATA` endpoint was called without an API key and secret; nothing was sent.
+    #[error("{endpoint}: {path} is USER_DATA: set API_KEY and API_SECRET")]
+    MissingCredentials { endpoint: String, path: &'static str },
+    /// A 2xx JSON body that is not the documented shape.
+    #[error("{endpoint}{}: unexpected payload: {msg}", Sym(symbol))]
+    Payload { endpoint: String, symbol: Option<String>, msg: String },
     /// The client could not be set up (TLS backend, mismatched limiter, ...).
     #[error("binance client setup: {0}")]
     Config(String),

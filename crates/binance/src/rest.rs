@@ -5,17 +5,20 @@
 //! together with what a manifest needs (URL, weight, used-weight header, timing, attempts).
 //! Every request is pre-charged on the market's shared [`Limiter`]; the server's 429/418
 //! answers feed back into it, so all clients behind one IP slow down or stop together.
+//! `USER_DATA` endpoints go the same way through [`RestClient::get_signed`], which adds the
+//! timestamp and the HMAC signature ([`crate::sign`]) to every attempt.
 
 use std::fmt::{self, Write as _};
-use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use reqwest::header::{HeaderMap, HeaderValue};
 
-use crate::endpoint::{Endpoint, Market};
+use crate::endpoint::{self, Endpoint, Market};
 use crate::error::{Error, Result};
 use crate::limiter::{Limiter, LimiterConfig};
+use crate::sign;
 
 /// Consecutive 429s honoured before giving up; they do not use the `max_retries` budget.
 const MAX_THROTTLES: u32 = 5;
@@ -41,6 +44,9 @@ pub struct RestConfig {
     pub max_retry_after: Duration,
     /// Sent as `X-MBX-APIKEY` only; redacted from `Debug` and never logged.
     pub api_key: Option<String>,
+    /// Signs `USER_DATA` requests ([`RestClient::get_signed`]); never sent, logged or shown
+    /// (redacted from `Debug`).
+    pub api_secret: Option<String>,
 }
 
 impl Default for RestConfig {
@@ -53,6 +59,7 @@ impl Default for RestConfig {
             backoff: Duration::from_millis(250),
             max_retry_after: Duration::from_secs(120),
             api_key: None,
+            api_secret: None,
         }
     }
 }
@@ -67,6 +74,7 @@ impl fmt::Debug for RestConfig {
             .field("backoff", &self.backoff)
             .field("max_retry_after", &self.max_retry_after)
             .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
+            .field("api_secret", &self.api_secret.as_ref().map(|_| "<redacted>"))
             .finish()
     }
 }
@@ -75,7 +83,8 @@ impl fmt::Debug for RestConfig {
 #[derive(Debug, Clone)]
 pub struct RawResponse {
     pub endpoint: &'static Endpoint,
-    /// Base + path + query; never contains secrets.
+    /// Base + path + query; never contains secrets. For a signed request, the query as given
+    /// (without `timestamp`, `recvWindow` and `signature`, which change with every attempt).
     pub url: String,
     pub params: Vec<(String, String)>,
     pub status: u16,
@@ -107,6 +116,8 @@ struct Inner {
     http: reqwest::Client,
     spot: Limiter,
     usdm: Limiter,
+    /// Server time minus local time per market (spot, USD-M), ms, once measured for signing.
+    time_offsets: Mutex<[Option<i64>; 2]>,
 }
 
 /// One `get` call's fixed facts, and the errors naming them.
@@ -114,8 +125,27 @@ struct Call {
     ep: &'static Endpoint,
     id: String,
     symbol: Option<String>,
+    /// Base + path.
+    base: String,
+    /// The encoded parameters, without `?`.
+    query: String,
+    /// Base + path + `?` + query (no query: no `?`).
     url: String,
     weight: u32,
+}
+
+/// What a signed request signs with: the secret, and the server clock's lead on ours.
+#[derive(Clone, Copy)]
+struct Signer<'a> {
+    secret: &'a [u8],
+    offset_ms: i64,
+}
+
+impl Signer<'_> {
+    /// `timestamp` for an attempt made now, on the server's clock.
+    fn timestamp_ms(&self) -> u64 {
+        u64::try_from(unix_ms() + self.offset_ms).unwrap_or(0)
+    }
 }
 
 /// What one attempt amounts to.
@@ -168,7 +198,7 @@ impl RestClient {
             .user_agent(concat!("alphalab/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| Error::Config(format!("HTTP client: {e}")))?;
-        Ok(Self { inner: Arc::new(Inner { cfg, api_key, http, spot, usdm }) })
+        Ok(Self { inner: Arc::new(Inner { cfg, api_key, http, spot, usdm, time_offsets: Mutex::new([None; 2]) }) })
     }
 
     #[must_use]
@@ -201,6 +231,76 @@ impl RestClient {
     /// [`Error::Transport`], [`Error::Decode`] after the retries, [`Error::InvalidRequest`]
     /// for a non-numeric `limit`.
     pub async fn get(&self, ep: &'static Endpoint, params: &[(&str, String)]) -> Result<RawResponse> {
+        self.run(ep, params, None).await
+    }
+
+    /// GETs the `USER_DATA` endpoint `ep`, signed: `params`, then `timestamp` (on the server's
+    /// clock) and `recvWindow=5000`, then `signature` over exactly that query, with the API key
+    /// in `X-MBX-APIKEY`. Goes through the same limiter, weights, 429/418 and retry path as
+    /// [`RestClient::get`]; every attempt is signed afresh. The server's clock is measured once
+    /// per market (`time`, weight 1) and measured again once if Binance answers -1021
+    /// (timestamp outside the receive window).
+    ///
+    /// # Errors
+    /// [`Error::MissingCredentials`], before any request, without an API key and secret;
+    /// otherwise as [`RestClient::get`] (a wrong key or signature is [`Error::Api`] with
+    /// Binance's -2015 / -1022).
+    pub async fn get_signed(&self, ep: &'static Endpoint, params: &[(&str, String)]) -> Result<RawResponse> {
+        let cfg = &self.inner.cfg;
+        let secret = match (cfg.api_key.as_deref(), cfg.api_secret.as_deref()) {
+            (Some(k), Some(s)) if !k.is_empty() && !s.is_empty() => s.as_bytes(),
+            _ => return Err(Error::MissingCredentials { endpoint: ep.id(), path: ep.path }),
+        };
+        let mut offset_ms = self.server_offset(ep.market, false).await?;
+        let mut remeasured = false;
+        loop {
+            match self.run(ep, params, Some(Signer { secret, offset_ms })).await {
+                Err(Error::Api { code: -1021, .. }) if !remeasured => {
+                    remeasured = true;
+                    log::warn!("{}: timestamp outside recvWindow; measuring the server time again", ep.id());
+                    offset_ms = self.server_offset(ep.market, true).await?;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Server time minus local time on `market`, ms: cached, or measured with `time` (the
+    /// midpoint of the request stands for the server's stamp).
+    async fn server_offset(&self, market: Market, remeasure: bool) -> Result<i64> {
+        let slot = usize::from(market == Market::UsdM);
+        let cached = self.inner.time_offsets.lock().expect("offsets mutex")[slot];
+        if !remeasure && let Some(o) = cached {
+            return Ok(o);
+        }
+        #[derive(serde::Deserialize)]
+        struct ServerTime {
+            #[serde(rename = "serverTime")]
+            server_time: i64,
+        }
+        let ep = endpoint::find(market, "time").expect("time is a row of the endpoint table");
+        let before = unix_ms();
+        let r = self.get(ep, &[]).await?;
+        let after = unix_ms();
+        let t: ServerTime = serde_json::from_slice(&r.body).map_err(|source| Error::Decode {
+            endpoint: ep.id(),
+            symbol: None,
+            len: r.body.len(),
+            source,
+        })?;
+        let offset = t.server_time - (before + after) / 2;
+        log::debug!("{market}: server clock {offset:+} ms from ours");
+        self.inner.time_offsets.lock().expect("offsets mutex")[slot] = Some(offset);
+        Ok(offset)
+    }
+
+    /// The attempt loop of [`RestClient::get`] and [`RestClient::get_signed`].
+    async fn run(
+        &self,
+        ep: &'static Endpoint,
+        params: &[(&str, String)],
+        signer: Option<Signer<'_>>,
+    ) -> Result<RawResponse> {
         let call = self.call(ep, params)?;
         let limiter = self.limiter(ep.market);
         let cfg = &self.inner.cfg;
@@ -210,7 +310,7 @@ impl RestClient {
             limiter.acquire(call.weight, ep.bucket).await?;
             attempts += 1;
             let t0 = Instant::now();
-            match self.attempt(&call, limiter).await {
+            match self.attempt(&call, limiter, signer).await {
                 Outcome::Done { status, body, used } => {
                     return Ok(RawResponse {
                         endpoint: ep,
@@ -259,13 +359,21 @@ impl RestClient {
         };
         let symbol = value("symbol").filter(|s| !s.is_empty()).map(str::to_string);
         let weight = ep.weight_for(limit, symbol.is_some());
-        let url = format!("{}{}{}", self.base_url(ep.market), ep.path, query_string(params));
-        Ok(Call { ep, id: ep.id(), symbol, url, weight })
+        let base = format!("{}{}", self.base_url(ep.market), ep.path);
+        let query = encode_pairs(params);
+        let url = if query.is_empty() { base.clone() } else { format!("{base}?{query}") };
+        Ok(Call { ep, id: ep.id(), symbol, base, query, url, weight })
     }
 
-    async fn attempt(&self, call: &Call, limiter: &Limiter) -> Outcome {
+    async fn attempt(&self, call: &Call, limiter: &Limiter, signer: Option<Signer<'_>>) -> Outcome {
         let cfg = &self.inner.cfg;
-        let mut rb = self.inner.http.get(&call.url);
+        let mut rb = match signer {
+            Some(s) => {
+                let url = format!("{}?{}", call.base, sign::signed_query(&call.query, s.secret, s.timestamp_ms()));
+                self.inner.http.get(url)
+            }
+            None => self.inner.http.get(&call.url),
+        };
         if let Some(key) = &self.inner.api_key {
             rb = rb.header("X-MBX-APIKEY", key.clone());
         }
@@ -357,8 +465,13 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     header_u32(headers, "retry-after").map(|s| Duration::from_secs(u64::from(s)))
 }
 
-/// `?k=v&...` in the given order, percent-encoding all but RFC 3986 unreserved bytes.
-fn query_string(params: &[(&str, String)]) -> String {
+/// Local wall-clock ms since the epoch.
+fn unix_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// `k=v&...` in the given order, percent-encoding all but RFC 3986 unreserved bytes.
+fn encode_pairs(params: &[(&str, String)]) -> String {
     fn encode(out: &mut String, s: &str) {
         for b in s.bytes() {
             if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
@@ -370,7 +483,9 @@ fn query_string(params: &[(&str, String)]) -> String {
     }
     let mut q = String::new();
     for (i, (k, v)) in params.iter().enumerate() {
-        q.push(if i == 0 { '?' } else { '&' });
+        if i > 0 {
+            q.push('&');
+        }
         encode(&mut q, k);
         q.push('=');
         encode(&mut q, v);
@@ -384,9 +499,9 @@ mod tests {
 
     #[test]
     fn query_keeps_order_and_encodes() {
-        let q = query_string(&[("symbol", "BTCUSDT".into()), ("symbols", r#"["A","B"]"#.into())]);
-        assert_eq!(q, "?symbol=BTCUSDT&symbols=%5B%22A%22%2C%22B%22%5D");
-        assert_eq!(query_string(&[]), "");
+        let q = encode_pairs(&[("symbol", "BTCUSDT".into()), ("symbols", r#"["A","B"]"#.into())]);
+        assert_eq!(q, "symbol=BTCUSDT&symbols=%5B%22A%22%2C%22B%22%5D");
+        assert_eq!(encode_pairs(&[]), "");
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Simulator settings, loadable from TOML (unknown keys rejected) and overridable by flags.
 
-use std::{net::SocketAddr, path::PathBuf};
+use std::{fmt, net::SocketAddr, path::PathBuf};
 
 use serde::{Deserialize, Serialize};
 
@@ -20,6 +20,8 @@ pub struct SimConfig {
     pub limits: LimitsConfig,
     pub faults: FaultConfig,
     pub ws: WsConfig,
+    /// The one account of the `USER_DATA` routes (`[user_data]`).
+    pub user_data: UserDataConfig,
     /// Archive files served instead of the model (`[[replay]]` tables).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub replay: Vec<ReplayFile>,
@@ -38,6 +40,7 @@ impl Default for SimConfig {
             limits: LimitsConfig::default(),
             faults: FaultConfig::default(),
             ws: WsConfig::default(),
+            user_data: UserDataConfig::default(),
             replay: Vec::new(),
             archive_dir: None,
         }
@@ -88,6 +91,37 @@ impl Default for LimitsConfig {
     }
 }
 
+/// The simulated account behind the `USER_DATA` routes (`GET /fapi/v1/leverageBracket`): a
+/// request must carry this key in `X-MBX-APIKEY` and be signed with this secret.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UserDataConfig {
+    /// [default: [`UserDataConfig::DEFAULT_API_KEY`]]
+    pub api_key: String,
+    /// [default: [`UserDataConfig::DEFAULT_API_SECRET`]]
+    pub api_secret: String,
+}
+
+impl UserDataConfig {
+    /// The test key: `API_KEY=alphalab-sim-key` talks to a simulator with default settings.
+    pub const DEFAULT_API_KEY: &str = "alphalab-sim-key";
+    /// The test secret: `API_SECRET=alphalab-sim-secret`. Public on purpose: the simulator
+    /// holds no account worth protecting.
+    pub const DEFAULT_API_SECRET: &str = "alphalab-sim-secret";
+}
+
+impl Default for UserDataConfig {
+    fn default() -> Self {
+        Self { api_key: Self::DEFAULT_API_KEY.into(), api_secret: Self::DEFAULT_API_SECRET.into() }
+    }
+}
+
+impl fmt::Debug for UserDataConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UserDataConfig").field("api_key", &self.api_key).field("api_secret", &"<redacted>").finish()
+    }
+}
+
 /// WebSocket behaviour.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -120,6 +154,17 @@ mod tests {
         assert_eq!(cfg.start_time_ms, Some(1_700_000_000_000));
         assert_eq!(cfg.limits.window_ms, 1000);
         assert_eq!(cfg.limits.spot_weight_per_minute, 6000);
+    }
+
+    #[test]
+    fn user_data_account_has_test_defaults_and_hides_its_secret() {
+        let cfg = SimConfig::from_toml("[user_data]\napi_secret = \"s3cr3t\"\n").unwrap();
+        assert_eq!(cfg.user_data.api_key, "alphalab-sim-key");
+        assert_eq!(cfg.user_data.api_secret, "s3cr3t");
+        assert!(!format!("{cfg:?}").contains("s3cr3t"));
+        assert_eq!(SimConfig::default().user_data.api_secret, "alphalab-sim-secret");
+        let err = SimConfig::from_toml("[user_data]\napi_sekret = \"x\"\n").unwrap_err();
+        assert!(err.to_string().contains("api_sekret"), "{err}");
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! alphalab's offline Binance: a seeded market model served over Binance's wire formats.
 //!
 //! [`spawn`] starts it in-process on an ephemeral loopback port (tests, demo, benchmarks);
-//! [`router`] gives the bare axum app. Every route comes from `binance::ENDPOINTS`.
+//! [`router`] gives the bare axum app. Every market-data route comes from `binance::ENDPOINTS`;
+//! the signed `USER_DATA` routes (leverage brackets) are in [`user_data`].
 
 pub mod archive_tree;
 pub mod config;
@@ -14,8 +15,9 @@ pub mod query;
 pub mod replay;
 pub mod rest;
 pub mod server;
+pub mod user_data;
 pub mod ws;
 
-pub use config::SimConfig;
+pub use config::{SimConfig, UserDataConfig};
 pub use replay::{Replay, ReplayError, ReplayFile, ReplayKind};
 pub use server::{AppState, SimHandle, router, spawn};

@@ -1,7 +1,12 @@
 //! The REST side: one generic handler serves every row of the endpoint table. It validates the
 //! parameters against the row, meters weight, injects faults, and asks the model for the body.
+//! The metering and faults (`admit`) and the answer (`answer`) are shared with the signed
+//! routes ([`crate::user_data`]).
 
-use std::{net::SocketAddr, sync::Arc};
+use std::{
+    net::{IpAddr, SocketAddr},
+    sync::Arc,
+};
 
 use axum::{
     body::Body,
@@ -24,16 +29,40 @@ use crate::{
 
 /// Serves `ep`: the body of every simulated REST route.
 pub async fn handle(ep: &'static Endpoint, State(state): State<Arc<AppState>>, req: Request) -> Response {
-    let ip =
-        req.extensions().get::<ConnectInfo<SocketAddr>>().map_or(std::net::Ipv4Addr::LOCALHOST.into(), |c| c.0.ip());
     let raw: Vec<(String, String)> = req.uri().query().map(serde_urlencoded_pairs).unwrap_or_default();
-    let n = state.stats.record(ep);
     let now = state.now_ms();
-
     let weight = ep.weight_for(
         raw.iter().find(|(k, _)| k == "limit").and_then(|(_, v)| v.parse().ok()),
         raw.iter().any(|(k, _)| k == "symbol"),
     );
+    let (used, fault) = match admit(ep, &state, client_ip(&req), weight).await {
+        Ok(admitted) => admitted,
+        Err(resp) => return resp,
+    };
+    let result = validate(ep, &raw, &state).and_then(|q| {
+        // Replayed (market, symbol, kind) first; everything else from the model.
+        if let Some(r) = state.replay.respond(ep, &q, now) {
+            return r;
+        }
+        let model = Arc::clone(&state.model);
+        payload::respond(ep, &q, &model, now)
+    });
+    answer(result, fault, used)
+}
+
+/// What every route does before its body: counts the request, charges `weight` to the
+/// client's IP (429 / 418 past the limits), waits the configured latency, and answers a fault
+/// that replaces the response. `Ok`: the window's used weight and a fault that alters the body.
+///
+/// # Errors
+/// The response to send instead (429, 418, an injected status).
+pub(crate) async fn admit(
+    ep: &'static Endpoint,
+    state: &AppState,
+    ip: IpAddr,
+    weight: u32,
+) -> Result<(u32, Option<FaultAction>), Response> {
+    let n = state.stats.record(ep);
     let used = match state.limits.admit(ip, ep.market, weight, ep.bucket, crate::server::wall_ms()) {
         Admission::Ok { used } => used,
         Admission::TooMany { used, retry_after_secs } => {
@@ -42,14 +71,14 @@ pub async fn handle(ep: &'static Endpoint, State(state): State<Arc<AppState>>, r
                 "Too many requests; current limit of IP({ip}) is {} requests per minute. Please use the websocket for live updates to avoid polling the API.",
                 ep.market.weight_per_minute()
             );
-            return error_response(&ApiError::new(429, -1003, msg), used, Some(retry_after_secs));
+            return Err(error_response(&ApiError::new(429, -1003, msg), used, Some(retry_after_secs)));
         }
         Admission::Banned { used, until_ms, retry_after_secs } => {
             state.stats.record_418();
             let msg = format!(
                 "Way too many requests; IP({ip}) banned until {until_ms}. Please use the websocket for live updates to avoid bans."
             );
-            return error_response(&ApiError::new(418, -1003, msg), used, Some(retry_after_secs));
+            return Err(error_response(&ApiError::new(418, -1003, msg), used, Some(retry_after_secs)));
         }
     };
 
@@ -61,32 +90,38 @@ pub async fn handle(ep: &'static Endpoint, State(state): State<Arc<AppState>>, r
     }
     match &fault {
         Some(FaultAction::Status { status, code, msg }) => {
-            return error_response(&ApiError::new(*status, *code, msg.clone()), used, None);
+            return Err(error_response(&ApiError::new(*status, *code, msg.clone()), used, None));
         }
         Some(FaultAction::TooMany { retry_after_secs }) => {
             state.stats.record_429();
-            return error_response(&ApiError::new(429, -1003, "Too many requests."), used, Some(*retry_after_secs));
+            return Err(error_response(
+                &ApiError::new(429, -1003, "Too many requests."),
+                used,
+                Some(*retry_after_secs),
+            ));
         }
         Some(FaultAction::Ban { retry_after_secs }) => {
             state.stats.record_418();
-            return error_response(
+            return Err(error_response(
                 &ApiError::new(418, -1003, "Way too many requests; IP banned."),
                 used,
                 Some(*retry_after_secs),
-            );
+            ));
         }
         Some(FaultAction::Delay { ms }) => tokio::time::sleep(std::time::Duration::from_millis(*ms)).await,
         Some(FaultAction::Truncate | FaultAction::Malformed) | None => {}
     }
+    Ok((used, fault))
+}
 
-    let result = validate(ep, &raw, &state).and_then(|q| {
-        // Replayed (market, symbol, kind) first; everything else from the model.
-        if let Some(r) = state.replay.respond(ep, &q, now) {
-            return r;
-        }
-        let model = Arc::clone(&state.model);
-        payload::respond(ep, &q, &model, now)
-    });
+/// The peer's IP (loopback when the app runs without connection info, e.g. `oneshot`).
+pub(crate) fn client_ip(req: &Request) -> IpAddr {
+    req.extensions().get::<ConnectInfo<SocketAddr>>().map_or(std::net::Ipv4Addr::LOCALHOST.into(), |c| c.0.ip())
+}
+
+/// The answer to a request that passed [`admit`]: the JSON body (cut or replaced by a body
+/// fault), or the Binance error.
+pub(crate) fn answer(result: Result<serde_json::Value, ApiError>, fault: Option<FaultAction>, used: u32) -> Response {
     let body = match result {
         Ok(v) => serde_json::to_vec(&v).expect("JSON values always serialise"),
         Err(e) => return error_response(&e, used, None),
@@ -99,7 +134,7 @@ pub async fn handle(ep: &'static Endpoint, State(state): State<Arc<AppState>>, r
     json_response(StatusCode::OK, body, used, None)
 }
 
-fn serde_urlencoded_pairs(q: &str) -> Vec<(String, String)> {
+pub(crate) fn serde_urlencoded_pairs(q: &str) -> Vec<(String, String)> {
     axum::extract::Query::<Vec<(String, String)>>::try_from_uri(&format!("/?{q}").parse().expect("valid uri"))
         .map(|axum::extract::Query(v)| v)
         .unwrap_or_default()
@@ -123,7 +158,7 @@ fn error_response(e: &ApiError, used: u32, retry_after: Option<u64>) -> Response
     json_response(status, e.body().into_bytes(), used, retry_after)
 }
 
-fn is_symbol_like(v: &str) -> bool {
+pub(crate) fn is_symbol_like(v: &str) -> bool {
     !v.is_empty() && v.len() <= 20 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
 }
 

@@ -13,7 +13,9 @@ use axum::{Router, routing::get};
 use binance::{ENDPOINTS, Endpoint, Market};
 use tokio::{sync::oneshot, task::JoinHandle};
 
-use crate::{archive_tree, config::SimConfig, fault::Faults, limits::Limits, model::Model, replay::Replay, rest, ws};
+use crate::{
+    archive_tree, config::SimConfig, fault::Faults, limits::Limits, model::Model, replay::Replay, rest, user_data, ws,
+};
 
 /// Request counters, for tests and benchmarks.
 #[derive(Debug)]
@@ -26,16 +28,16 @@ pub struct Stats {
 impl Stats {
     fn new() -> Self {
         Self {
-            per_endpoint: ENDPOINTS.iter().map(|_| AtomicU64::new(0)).collect(),
+            per_endpoint: ENDPOINTS.iter().chain(user_data::ROUTES).map(|_| AtomicU64::new(0)).collect(),
             too_many: AtomicU64::new(0),
             banned: AtomicU64::new(0),
         }
     }
 
-    /// Row of `ep` in the table (by market and name: `ENDPOINTS` is a `const`, so addresses
-    /// differ between crates).
+    /// Row of `ep` in the table, then in the `USER_DATA` routes (by market and name: both are
+    /// `const`s, so addresses differ between crates).
     fn index(ep: &Endpoint) -> Option<usize> {
-        ENDPOINTS.iter().position(|e| e.market == ep.market && e.name == ep.name)
+        ENDPOINTS.iter().chain(user_data::ROUTES).position(|e| e.market == ep.market && e.name == ep.name)
     }
 
     /// Counts a request of `ep`; returns its 1-based index for that endpoint.
@@ -130,13 +132,17 @@ impl AppState {
     }
 }
 
-/// The simulator's routes: every table row, plus the WebSocket endpoints of both markets
-/// (`/ws`, `/stream` for spot; `/fstream/ws`, `/fstream/stream` for USD-M), plus `/data/**`
-/// when `archive_dir` is set ([`crate::archive_tree`]).
+/// The simulator's routes: every table row, the signed `USER_DATA` routes
+/// ([`user_data::ROUTES`]), the WebSocket endpoints of both markets (`/ws`, `/stream` for spot;
+/// `/fstream/ws`, `/fstream/stream` for USD-M), plus `/data/**` when `archive_dir` is set
+/// ([`crate::archive_tree`]).
 pub fn router(state: Arc<AppState>) -> Router {
     let mut r = Router::new();
     for ep in ENDPOINTS {
         r = r.route(ep.path, get(move |s, req| rest::handle(ep, s, req)));
+    }
+    for ep in user_data::ROUTES {
+        r = r.route(ep.path, get(move |s, req| user_data::handle(ep, s, req)));
     }
     for (prefix, market) in [("", Market::Spot), ("/fstream", Market::UsdM)] {
         r = r

@@ -5,7 +5,8 @@ use std::time::{Duration, Instant};
 
 use binance::limiter::{Clock, Limiter, LimiterConfig, ManualClock};
 use binance::rest::{RestClient, RestConfig};
-use binance::{Error, Market, endpoint};
+use binance::{Error, Market, brackets, endpoint, sign};
+use rstest::rstest;
 
 use crate::stub::{Hit, HttpStub, Reply};
 
@@ -231,4 +232,155 @@ async fn api_key_is_sent_but_never_shown() {
     }
     assert!(format!("{cfg:?}").contains("<redacted>"));
     assert_eq!(stub.hits(), [Hit { path_and_query: "/api/v3/ping".into(), api_key: Some(KEY.into()) }]);
+}
+
+// ---------------------------------------------------------------- signed (USER_DATA) requests
+
+const SECRET: &str = "s3cr3t-API-SECRET-0123456789";
+const SERVER_TIME: &str = r#"{"serverTime":1700000000000}"#;
+
+fn signed_config(stub: &HttpStub) -> RestConfig {
+    RestConfig { api_key: Some("k3y".into()), api_secret: Some(SECRET.into()), ..config(stub) }
+}
+
+/// The `timestamp` of a signed query, after checking that `signature` comes last and signs
+/// exactly what precedes it, and that `recvWindow` is 5000.
+fn check_signed(path_and_query: &str, path: &str, params: &str) -> u64 {
+    let query = path_and_query.strip_prefix(&format!("{path}?")).unwrap_or_else(|| panic!("{path_and_query}"));
+    let (signed, sig) = query.rsplit_once("&signature=").unwrap();
+    assert_eq!(sig, sign::signature(SECRET.as_bytes(), signed), "{query}");
+    let rest = signed.strip_prefix(params).unwrap();
+    let ts = rest.strip_prefix("timestamp=").and_then(|r| r.strip_suffix("&recvWindow=5000")).unwrap();
+    ts.parse().unwrap()
+}
+
+#[tokio::test]
+async fn signed_get_syncs_the_clock_signs_the_exact_query_and_charges_weight_1() {
+    let stub = HttpStub::start(vec![Reply::ok(SERVER_TIME)], Reply::ok("[]")).await;
+    let client = frozen_client(signed_config(&stub));
+    let lb = &brackets::LEVERAGE_BRACKETS;
+    let r = client.get_signed(lb, &[("symbol", "BTCUSDT".into())]).await.unwrap();
+    assert_eq!((r.weight, r.attempts, r.body.as_ref()), (1, 1, b"[]".as_slice()));
+    assert_eq!(r.url, format!("{}/fapi/v1/leverageBracket?symbol=BTCUSDT", stub.base), "no signature kept");
+    let hits = stub.hits();
+    assert_eq!(hits.len(), 2);
+    assert_eq!(hits[0].path_and_query, "/fapi/v1/time");
+    assert_eq!(hits[1].api_key.as_deref(), Some("k3y"));
+    // On the server's clock (2023-11-14), not ours.
+    let ts = check_signed(&hits[1].path_and_query, "/fapi/v1/leverageBracket", "symbol=BTCUSDT&");
+    assert!(ts.abs_diff(1_700_000_000_000) < 5_000, "{ts}");
+    assert_eq!(client.limiter(Market::UsdM).total_weight(), 2, "time + leverageBracket");
+
+    // The clock is measured once; no parameter: the signed query starts with timestamp.
+    client.get_signed(lb, &[]).await.unwrap();
+    let hits = stub.hits();
+    assert_eq!(hits.len(), 3);
+    check_signed(&hits[2].path_and_query, "/fapi/v1/leverageBracket", "");
+}
+
+#[tokio::test]
+async fn signed_get_is_throttled_like_any_and_re_signed_per_attempt() {
+    let throttled = Reply::status(429, r#"{"code":-1003,"msg":"Too many requests."}"#).header("Retry-After", "1");
+    let stub = HttpStub::start(vec![Reply::ok(SERVER_TIME), throttled], Reply::ok("[]")).await;
+    let client = RestClient::new(signed_config(&stub)).unwrap();
+    let r = client.get_signed(&brackets::LEVERAGE_BRACKETS, &[]).await.unwrap();
+    assert_eq!(r.attempts, 2);
+    let hits = stub.hits();
+    let (a, b) = (&hits[1].path_and_query, &hits[2].path_and_query);
+    let (ta, tb) = (check_signed(a, "/fapi/v1/leverageBracket", ""), check_signed(b, "/fapi/v1/leverageBracket", ""));
+    assert!(tb >= ta + 1000, "the retry is stamped after the pause: {ta} {tb}");
+    assert_eq!(client.limiter(Market::UsdM).waits(), 1);
+}
+
+#[rstest]
+#[case::bad_key(401, r#"{"code":-2015,"msg":"Invalid API-key, IP, or permissions for action."}"#, -2015,
+    "futures/leverage_brackets (ETHUSDT): HTTP 401, Binance code -2015: Invalid API-key, IP, or permissions for action.")]
+#[case::bad_signature(400, r#"{"code":-1022,"msg":"Signature for this request is not valid."}"#, -1022,
+    "futures/leverage_brackets (ETHUSDT): HTTP 400, Binance code -1022: Signature for this request is not valid.")]
+#[tokio::test]
+async fn binance_refusals_name_the_endpoint(
+    #[case] status: u16,
+    #[case] body: &str,
+    #[case] code: i64,
+    #[case] message: &str,
+) {
+    let stub = HttpStub::start(vec![Reply::ok(SERVER_TIME)], Reply::status(status, body)).await;
+    let client = frozen_client(signed_config(&stub));
+    let err = brackets::fetch(&client, Some("ETHUSDT")).await.unwrap_err();
+    assert!(matches!(&err, Error::Api { code: c, status: s, .. } if *c == code && *s == status), "{err:?}");
+    assert_eq!(err.to_string(), message);
+    assert_eq!(stub.hits().len(), 2, "not retried");
+}
+
+#[tokio::test]
+async fn timestamp_refused_once_measures_the_clock_again() {
+    let stale =
+        Reply::status(400, r#"{"code":-1021,"msg":"Timestamp for this request is outside of the recvWindow."}"#);
+    let script = vec![Reply::ok(SERVER_TIME), stale, Reply::ok(r#"{"serverTime":1700000009000}"#)];
+    let stub = HttpStub::start(script, Reply::ok("[]")).await;
+    let client = frozen_client(signed_config(&stub));
+    client.get_signed(&brackets::LEVERAGE_BRACKETS, &[]).await.unwrap();
+    let paths: Vec<_> = stub.hits().into_iter().map(|h| h.path_and_query).collect();
+    assert_eq!(paths.len(), 4);
+    assert_eq!(paths[2], "/fapi/v1/time");
+    let ts = check_signed(&paths[3], "/fapi/v1/leverageBracket", "");
+    assert!(ts.abs_diff(1_700_000_009_000) < 5_000, "{ts}");
+}
+
+#[rstest]
+#[case::nothing(None, None)]
+#[case::key_only(Some("k3y"), None)]
+#[case::secret_only(None, Some(SECRET))]
+#[case::empty_secret(Some("k3y"), Some(""))]
+#[tokio::test]
+async fn user_data_without_credentials_sends_nothing(#[case] key: Option<&str>, #[case] secret: Option<&str>) {
+    let stub = HttpStub::start(vec![], Reply::ok("[]")).await;
+    let cfg = RestConfig { api_key: key.map(Into::into), api_secret: secret.map(Into::into), ..config(&stub) };
+    let client = frozen_client(cfg);
+    let err = brackets::fetch(&client, None).await.unwrap_err();
+    assert!(
+        matches!(&err, Error::MissingCredentials { endpoint, path: "/fapi/v1/leverageBracket" }
+            if endpoint == "futures/leverage_brackets"),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "futures/leverage_brackets: /fapi/v1/leverageBracket is USER_DATA: set API_KEY and API_SECRET"
+    );
+    assert!(stub.hits().is_empty());
+}
+
+#[tokio::test]
+async fn fetch_parses_both_documented_shapes_and_refuses_others() {
+    const ONE: &str = r#"{"symbol":"ETHUSDT","notionalCoef":1.50,"brackets":[{"bracket":1,"initialLeverage":75,"notionalCap":10000,"notionalFloor":0,"maintMarginRatio":0.0065,"cum":0.0}]}"#;
+    let script =
+        vec![Reply::ok(SERVER_TIME), Reply::ok(ONE), Reply::ok(&format!("[{ONE}]")), Reply::ok(r#"{"brackets":[]}"#)];
+    let stub = HttpStub::start(script, Reply::ok("[]")).await;
+    let client = frozen_client(signed_config(&stub));
+    for _ in 0..2 {
+        let (r, tiers) = brackets::fetch(&client, Some("ETHUSDT")).await.unwrap();
+        assert!(r.body.ends_with(b"}]}") || r.body.ends_with(b"}]}]"));
+        assert_eq!(tiers.keys().collect::<Vec<_>>(), ["ETHUSDT"]);
+        assert_eq!(tiers["ETHUSDT"].0[0].initial_leverage, 75);
+    }
+    let err = brackets::fetch(&client, Some("ETHUSDT")).await.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "futures/leverage_brackets (ETHUSDT): unexpected payload: leverageBracket: an entry without symbol"
+    );
+}
+
+#[tokio::test]
+async fn api_secret_is_never_shown_nor_sent() {
+    let stub = HttpStub::start(vec![Reply::ok(SERVER_TIME)], Reply::ok("[]")).await;
+    let cfg = signed_config(&stub);
+    let client = RestClient::new(cfg.clone()).unwrap();
+    let r = client.get_signed(&brackets::LEVERAGE_BRACKETS, &[]).await.unwrap();
+    for shown in [format!("{cfg:?}"), format!("{cfg:#?}"), format!("{client:?}"), format!("{r:?}")] {
+        assert!(!shown.contains(SECRET) && !shown.contains("k3y"), "{shown}");
+    }
+    assert!(format!("{cfg:?}").contains(r#"api_secret: Some("<redacted>")"#));
+    for hit in stub.hits() {
+        assert!(!hit.path_and_query.contains(SECRET), "{hit:?}");
+    }
 }
