@@ -68,6 +68,34 @@ pub fn backtest(path: &Path, spec: &RunSpec, detail: Detail) -> anyhow::Result<E
         r.skips.len(),
         r.rejections.len()
     ));
+    if let Some(l) = r.liquidations.first() {
+        console::detail(&format!(
+            "{} liquidations (first {} at mark {}, futures wallet {} after): liquidations.csv",
+            r.liquidations.len(),
+            l.instrument_id,
+            l.mark_price,
+            l.wallet_balance_after
+        ));
+    }
+    let wallets: Vec<String> = r
+        .wallets
+        .iter()
+        .filter(|(_, m)| m.values().any(|a| !a.is_zero()))
+        .map(|(w, m)| {
+            let cash: Vec<String> = m
+                .iter()
+                .filter(|(_, a)| !a.is_zero())
+                .map(|(c, a)| format!("{} {c}", a.round_dp(8).normalize()))
+                .collect();
+            format!("{} {}", w.name(), cash.join(", "))
+        })
+        .collect();
+    if matches!(detail, Detail::Full) {
+        console::detail(&format!(
+            "wallets at the end: {}",
+            if wallets.is_empty() { "empty".into() } else { wallets.join("; ") }
+        ));
+    }
     print_stats(&r, detail);
     match &spec.output {
         Some(o) => {

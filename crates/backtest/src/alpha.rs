@@ -11,6 +11,7 @@ use nautilus_model::{
     identifiers::InstrumentId,
 };
 use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
 
 /// One market event, delivered when the engine clock reaches its `ts_init` (never before).
 #[derive(Debug, Clone, Copy)]
@@ -95,14 +96,20 @@ pub struct Context {
     /// Net signed base quantity per instrument (from fills; spot starting balances are in
     /// `balances`, not here).
     pub positions: BTreeMap<InstrumentId, Decimal>,
-    /// Cash per currency code: starting balances + fill cash flows − commissions. For perpetuals
-    /// the notional flow is booked in the settlement currency (so `balances + Σ qty × last`
-    /// is mark-to-market equity).
+    /// Cash per currency code, every wallet together (see `wallets`).
     pub balances: BTreeMap<String, Decimal>,
+    /// Cash per wallet and currency, as on Binance: the spot wallet (starting balances + spot
+    /// fills − commissions) and the USD-M futures wallet (starting balances + realised PnL −
+    /// commissions + funding − liquidation fees). Unrealised PnL is not cash: it is in `equity`
+    /// and `margin`.
+    pub wallets: BTreeMap<Wallet, BTreeMap<String, Decimal>>,
+    /// The futures wallet's margin at the mark prices (runs with perpetuals).
+    pub margin: Option<MarginState>,
     /// Last price per instrument (bar close, trade price, quote mid; mark prices are not used).
     pub last_prices: BTreeMap<InstrumentId, Decimal>,
-    /// Mark-to-market equity in the reporting currency, excluding funding (see
-    /// [`crate::funding`]); `None` until every held currency and position has a price.
+    /// Mark-to-market equity in the reporting currency (every wallet's cash, including funding
+    /// settled so far, plus unrealised PnL at the last price); `None` until every held currency
+    /// and position has a price.
     pub equity: Option<Decimal>,
     /// Reporting currency code (e.g. `USDT`).
     pub reporting_currency: String,
@@ -128,6 +135,41 @@ impl Context {
         let px = self.last_price(&id).filter(|p| !p.is_zero())?;
         Some(Target { instrument_id: id, quantity: self.equity? * fraction / px })
     }
+}
+
+/// A wallet of the Binance account: spot pairs trade from the spot wallet, perpetuals from the
+/// USD-M futures wallet; money moves between them only by transfer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Wallet {
+    Spot,
+    Futures,
+}
+
+impl Wallet {
+    #[must_use]
+    pub const fn name(self) -> &'static str {
+        match self {
+            Wallet::Spot => "spot",
+            Wallet::Futures => "futures",
+        }
+    }
+}
+
+/// The USD-M futures wallet's margin (settlement currency), at the mark prices: what Binance
+/// shows as wallet balance, unrealised PnL, margin balance, maintenance margin and available
+/// balance. A cross account is liquidated when `margin_balance <= maintenance_margin`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MarginState {
+    pub wallet_balance: Decimal,
+    pub unrealized_pnl: Decimal,
+    /// `wallet_balance + unrealized_pnl`.
+    pub margin_balance: Decimal,
+    pub maintenance_margin: Decimal,
+    /// Initial margin of the open positions (notional / leverage; isolated: their margins).
+    pub initial_margin: Decimal,
+    /// What new positions or a transfer out can use: `margin_balance − initial_margin`, ≥ 0.
+    pub available: Decimal,
 }
 
 /// A target position: the signed base quantity the framework should hold in one instrument

@@ -16,12 +16,12 @@ use nautilus_common::msgbus::{self, switchboard::MessagingSwitchboard};
 use nautilus_core::{UUID4, UnixNanos};
 use nautilus_model::{
     accounts::AccountAny,
-    data::{BarType, Data, HasTsInit},
-    enums::AccountType,
+    data::{BarType, Data, HasTsInit, TradeTick},
+    enums::{AccountType, AggressorSide},
     events::AccountState,
-    identifiers::{InstrumentId, TraderId, Venue},
+    identifiers::{InstrumentId, TradeId, TraderId, Venue},
     instruments::Instrument,
-    types::{AccountBalance, Currency, Money},
+    types::{AccountBalance, Currency, Money, Quantity},
 };
 use rust_decimal::Decimal;
 
@@ -31,12 +31,13 @@ use crate::{
     funding::{PricesAt, settle},
     inputs::{CatalogSource, Inputs, MemorySource, Source, first_span, next_span},
     ledger::Ledger,
-    recorder::{Recorder, SharedRecorder},
+    margin::MarginRules,
+    recorder::{Recorder, SharedRecorder, TransferRecord},
     registry::Registry,
     result::{Balance, RunResult},
     spec::RunSpec,
-    strategy::{AlphaStrategy, SharedLedger, StrategySetup},
-    venue::{VENUE, VenueKind},
+    strategy::{AlphaStrategy, OPEN_TRADE_ID, SharedLedger, StrategySetup},
+    venue::{FillTiming, LIQUIDATION_FEE, Transfer, VENUE},
 };
 
 /// Id of the one strategy of every run.
@@ -134,6 +135,7 @@ fn parse_ids(key: &str, v: &[String]) -> Result<Vec<InstrumentId>> {
 /// without a mark price.
 pub fn run_source(spec: &RunSpec, source: &mut dyn Source, registry: &Registry, opts: RunOptions) -> Result<RunResult> {
     let alpha = registry.build(&spec.strategy)?;
+    spec.venue.validate()?;
     let (start, end) = (spec.start_ns()?, spec.end_ns()?);
     let Some((first, last)) = source.time_range() else {
         return Err(Error::spec("instruments", "no data to run on"));
@@ -163,8 +165,16 @@ pub fn run_source(spec: &RunSpec, source: &mut dyn Source, registry: &Registry, 
         .copied()
         .collect();
     settlements.sort_by_key(|f| (f.ts, f.instrument_id.to_string()));
+    let margin = margin_rules(spec, &rules, from)?;
+    let (spot_wallet, futures_wallet) = spec.venue.wallets();
     let ledger =
-        Rc::new(RefCell::new(Ledger::new(&rules, spec.venue.starting_balances.clone(), &spec.reporting_currency)));
+        Rc::new(RefCell::new(Ledger::new(&rules, spot_wallet, futures_wallet, &spec.reporting_currency, margin)));
+    let transfers = spec.venue.transfer_times()?;
+    let open_trades: Vec<InstrumentId> = if spec.venue.fill == FillTiming::NextOpen {
+        bar_types.iter().map(BarType::instrument_id).filter(|id| rules.iter().any(|r| r.id == *id)).collect()
+    } else {
+        Vec::new()
+    };
     let recorder = Rc::new(RefCell::new(Recorder {
         record_deliveries: opts.record_deliveries,
         sample_ns: spec.sample_seconds * 1_000_000_000,
@@ -182,29 +192,44 @@ pub fn run_source(spec: &RunSpec, source: &mut dyn Source, registry: &Registry, 
         funding: settlements.clone(),
         rebalance_threshold: spec.rebalance_threshold,
         reporting_currency: spec.reporting_currency.clone(),
-        cash_account: spec.venue.kind == VenueKind::Spot,
         execution: spec.execution,
+        fill: spec.venue.fill,
+        open_trades: open_trades.clone(),
         progress: opts.progress.clone(),
     };
     let strategy = AlphaStrategy::new(alpha, setup, ledger.clone(), recorder.clone());
     engine.add_strategy(strategy).map_err(Error::engine("strategy"))?;
 
     let venue = Venue::new(VENUE);
-    let (mut t, mut next_settlement, mut iterations) = (from, 0usize, 0usize);
+    let (mut t, mut next_settlement, mut next_transfer, mut iterations) = (from, 0usize, 0usize, 0usize);
+    // Transfers before the first event happen at the start.
     let mut span = first_span(source.events(from, until - 1), until - from);
     while t < until {
         let due = settlements[next_settlement..].iter().take_while(|f| f.ts.as_u64() <= t).count();
+        let moves = transfers[next_transfer..].iter().take_while(|x| x.0 <= t).count();
         let mut next = t.saturating_add(span).min(until);
         if let Some(row) = settlements.get(next_settlement + due) {
             next = next.min(row.ts.as_u64());
         }
-        let chunk = source.chunk(t, next)?;
-        // Settlements at `t` are paid on the position held before any event (and fill) at `t`.
+        if let Some(x) = transfers.get(next_transfer + moves) {
+            next = next.min(x.0);
+        }
+        let mut chunk = source.chunk(t, next)?;
+        // Settlements at `t` are paid on the position held before any event (and fill) at `t`;
+        // transfers at `t` follow them.
         for row in &settlements[next_settlement..next_settlement + due] {
             let at = prices_at(&chunk, row.instrument_id, t);
             settle_funding(&engine, venue, &ledger, &recorder, row, at)?;
         }
         next_settlement += due;
+        for (_, x) in &transfers[next_transfer..next_transfer + moves] {
+            transfer(&ledger, &recorder, t, x);
+        }
+        next_transfer += moves;
+        if !open_trades.is_empty() {
+            let opens = open_ticks(&chunk, &open_trades, t)?;
+            chunk.push(opens);
+        }
         let n: usize = chunk.iter().map(Vec::len).sum();
         if n > 0 {
             for s in chunk.into_iter().filter(|s| !s.is_empty()) {
@@ -232,6 +257,79 @@ pub fn run_source(spec: &RunSpec, source: &mut dyn Source, registry: &Registry, 
         return Err(Error::Strategy { name: spec.strategy.name.clone(), msg });
     }
     RunResult::assemble(rec, account_balances, iterations, &spec.reporting_currency)
+}
+
+/// The margin rules of a run with perpetuals: the venue's mode, leverage and clearance fee, the
+/// brackets of its file or the shipped ones in effect at `from` (ns).
+///
+/// # Errors
+/// An unreadable brackets file, a perpetual without brackets, a leverage no tier allows.
+fn margin_rules(spec: &RunSpec, rules: &[InstrumentRules], from: u64) -> Result<Option<MarginRules>> {
+    if rules.iter().all(|r| r.is_spot) {
+        return Ok(None);
+    }
+    let leverage = spec.venue.leverage.unwrap_or(Decimal::ONE);
+    let fee = spec.venue.liquidation_fee.unwrap_or(LIQUIDATION_FEE);
+    let mut m = MarginRules::shipped(spec.venue.margin_mode, leverage, fee, &data::ns_to_rfc3339(from)[..10]);
+    if let Some(path) = &spec.venue.brackets {
+        let text = std::fs::read_to_string(path).map_err(Error::io(path))?;
+        let json: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| Error::spec("venue.brackets", format!("{}: {e}", path.display())))?;
+        m.brackets = binance::brackets::parse(&json)
+            .map_err(|e| Error::spec("venue.brackets", format!("{}: {e}", path.display())))?;
+    }
+    for r in rules.iter().filter(|r| !r.is_spot) {
+        let b = m.brackets(&r.symbol).ok_or_else(|| {
+            Error::spec(
+                "venue.brackets",
+                format!("no leverage brackets for {} (fetch them: alphalab brackets)", r.symbol),
+            )
+        })?;
+        if b.max_notional(leverage).is_none() {
+            let max = b.0.iter().map(|t| t.initial_leverage).max().unwrap_or_default();
+            return Err(Error::spec("venue.leverage", format!("{leverage}x: {} allows at most {max}x", r.symbol)));
+        }
+    }
+    Ok(Some(m))
+}
+
+/// Carries out a scheduled transfer at `t` (refused, and recorded so, when there is not enough
+/// to move).
+fn transfer(ledger: &SharedLedger, recorder: &SharedRecorder, t: u64, x: &Transfer) {
+    let done = ledger.borrow_mut().transfer(x.from, x.to, &x.asset, x.amount);
+    if let Err(e) = &done {
+        log::warn!("{e}");
+    }
+    let record =
+        TransferRecord { ts: t, from: x.from, to: x.to, asset: x.asset.clone(), amount: x.amount, refused: done.err() };
+    recorder.borrow_mut().transfers.push(record);
+}
+
+/// `fill = "next_open"`: a synthetic trade at each bar's open price for the `ids` traded,
+/// stamped 1 ns after the bar's open time (the previous bar's close; at least `t`, the chunk's
+/// start), sized by the bar's volume (one lot at least).
+///
+/// # Errors
+/// A bar type without a duration.
+fn open_ticks(chunk: &[Vec<Data>], ids: &[InstrumentId], t: u64) -> Result<Vec<Data>> {
+    let mut v = Vec::new();
+    for d in chunk.iter().flatten() {
+        let Data::Bar(b) = d else { continue };
+        let id = b.bar_type.instrument_id();
+        if !ids.contains(&id) {
+            continue;
+        }
+        let step = u64::try_from(b.bar_type.spec().timedelta().num_nanoseconds().unwrap_or(0)).unwrap_or(0);
+        if step == 0 {
+            return Err(Error::spec("bar_types", format!("{}: next_open needs a bar with a duration", b.bar_type)));
+        }
+        let ts = UnixNanos::from(b.ts_init.as_u64().saturating_sub(step).saturating_add(1).max(t));
+        let size = if b.volume.raw > 0 { b.volume } else { Quantity::from_raw(1, b.volume.precision) };
+        let trade_id = TradeId::new(OPEN_TRADE_ID);
+        v.push(Data::Trade(TradeTick::new(id, b.open, size, AggressorSide::NoAggressor, trade_id, ts, ts)));
+    }
+    v.sort_by_key(HasTsInit::ts_init);
+    Ok(v)
 }
 
 /// The last mark and trade prices of `id` stamped exactly at `t` in a chunk starting at `t`.

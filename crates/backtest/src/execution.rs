@@ -24,6 +24,8 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InstrumentRules {
     pub id: InstrumentId,
+    /// Binance's symbol (`BTCUSDT`).
+    pub symbol: String,
     /// `true` for spot pairs: the base leg is booked in `balances[base]`; `false` for
     /// perpetuals (notional booked in the settlement currency, position marked to market).
     pub is_spot: bool,
@@ -46,6 +48,7 @@ impl InstrumentRules {
         let quote = inst.quote_currency().code.to_string();
         Self {
             id: inst.id(),
+            symbol: inst.raw_symbol().to_string(),
             is_spot: matches!(inst, InstrumentAny::CurrencyPair(_)),
             base: inst.base_currency().map_or_else(|| quote.clone(), |c| c.code.to_string()),
             settlement: inst.settlement_currency().code.to_string(),
@@ -236,6 +239,7 @@ mod tests {
     fn rules() -> InstrumentRules {
         InstrumentRules {
             id: InstrumentId::from("BTCUSDT.BINANCE"),
+            symbol: "BTCUSDT".into(),
             is_spot: true,
             base: "BTC".into(),
             quote: "USDT".into(),

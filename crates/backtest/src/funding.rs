@@ -14,6 +14,7 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 
 use crate::{
+    alpha::Wallet,
     error::{Error, Result},
     ledger::Ledger,
 };
@@ -74,7 +75,7 @@ pub fn settle(
         .ok_or_else(|| Error::NoMarkPrice { instrument_id: id.to_string(), ts: row.ts.as_u64() })?;
     let pay = payment(position, mark_price, row.rate);
     let Some(currency) = ledger.rules(&id).map(|r| r.settlement.clone()) else { return Ok(None) };
-    ledger.credit(&currency, pay);
+    ledger.credit(Wallet::Futures, &currency, pay);
     Ok(Some(FundingEntry {
         ts: row.ts.as_u64(),
         instrument_id: id.to_string(),
@@ -107,6 +108,7 @@ mod tests {
     fn ledger() -> Ledger {
         let rules = InstrumentRules {
             id: id(),
+            symbol: "BTCUSDT".into(),
             is_spot: false,
             base: "BTC".into(),
             quote: "USDT".into(),
@@ -119,7 +121,7 @@ mod tests {
             min_notional: None,
             taker_fee: Decimal::ZERO,
         };
-        Ledger::new(&[rules], BTreeMap::from([("USDT".into(), d("1000"))]), "USDT")
+        Ledger::new(&[rules], BTreeMap::new(), BTreeMap::from([("USDT".into(), d("1000"))]), "USDT", None)
     }
 
     fn row(rate: &str, mark: Option<&str>) -> FundingPayment {
@@ -147,7 +149,9 @@ mod tests {
         let at = PricesAt { mark: Some(d("1")), last: Some(d("2")) };
         let e = settle(&mut l, &row("0.0001", Some("60000")), at, Decimal::ZERO).unwrap().unwrap();
         assert_eq!((e.payment, e.cumulative, e.mark_price), (d("-3"), d("-3"), d("60000")));
-        assert_eq!(l.balance("USDT"), d("1000") - d("0.5") * d("60000") - d("3"));
+        // paid from the futures wallet (a perpetual's notional is not cash)
+        assert_eq!(l.balance_in(Wallet::Futures, "USDT"), d("997"));
+        assert_eq!(l.balance("USDT"), d("997"));
         // no mark in the row: the last trade price
         let e = settle(&mut l, &row("-0.00005", None), none, d("-3")).unwrap().unwrap();
         assert_eq!((e.payment, e.cumulative, e.mark_price), (d("1.5125062500"), d("-1.4874937500"), d("60500.25")));

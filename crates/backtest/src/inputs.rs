@@ -5,7 +5,7 @@
 use std::{collections::BTreeMap, path::Path};
 
 use data::{
-    FundingPayment,
+    FundingMark, FundingPayment,
     catalog::{Catalog, Listing},
 };
 use nautilus_core::UnixNanos;
@@ -256,7 +256,31 @@ impl CatalogSource {
                 let rows = cat
                     .query_typed::<FundingRateUpdate>(Some(vec![id.clone()]), start, end, None, None, true)
                     .map_err(engine(&format!("funding {id}")))?;
-                funding.extend(rows.iter().map(FundingPayment::from));
+                // The settlement mark prices, where the rows came with them (REST, not archives).
+                let mut marks = Vec::new();
+                if listing.iter().any(|l| l.data_type == "custom/FundingMark" && l.identifier == id) {
+                    let got = cat
+                        .query_custom_data_dynamic(
+                            "FundingMark",
+                            Some(std::slice::from_ref(&id)),
+                            start,
+                            end,
+                            None,
+                            None,
+                            true,
+                        )
+                        .map_err(engine(&format!("funding marks {id}")))?;
+                    for d in got {
+                        if let Data::Custom(c) = d
+                            && let Some(m) = c.data.as_any().downcast_ref::<FundingMark>()
+                        {
+                            marks.push(m.clone());
+                        }
+                    }
+                }
+                let payments =
+                    data::funding_payments(&rows, &marks).map_err(|e| Error::spec("funding", format!("{id}: {e}")))?;
+                funding.extend(payments);
             }
         }
         Ok(Self { catalog, instruments, funding, streams })

@@ -9,7 +9,8 @@
 //! - [`strategy`]: the one nautilus strategy that wraps any Alpha; [`execution`] is its policy
 //!   (targets → orders), [`ledger`] its exact book, [`recorder`] what it records.
 //! - [`venue`]: spot (cash) and USD-M (margin) venue configs, fees, slippage, latency.
-//! - [`funding`]: the funding ledger (the 0.57 engine applies no funding).
+//! - [`margin`]: USD-M margin and liquidation rules; [`funding`]: funding settlements (the 0.57
+//!   engine applies neither), both applied inside the run on the ledger.
 //! - [`stats`]: performance statistics of an equity curve.
 //! - [`sweep`]: parameter grids and walk-forward windows, run in parallel and ranked.
 //! - [`error`]: the crate's one error type.
@@ -22,6 +23,7 @@ pub mod execution;
 pub mod funding;
 pub mod inputs;
 pub mod ledger;
+pub mod margin;
 pub mod output;
 pub mod recorder;
 pub mod registry;

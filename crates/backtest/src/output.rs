@@ -3,7 +3,7 @@
 //! DuckDB (timestamps as `timestamp[ns, UTC]`, money and quantities as `decimal128(38, 18)`).
 //!
 //! Files: `result.json`, `run.toml`, `version.json`, and `orders`, `fills`, `positions`,
-//! `equity`, `funding`, `prices`, `balances` as `.csv` + `.parquet`.
+//! `equity`, `funding`, `liquidations`, `prices`, `wallets`, `balances` as `.csv` + `.parquet`.
 
 use std::{path::Path, sync::Arc};
 
@@ -154,6 +154,9 @@ pub fn tables(r: &RunResult) -> Vec<Table> {
     let fu = &r.funding;
     let px = &r.prices;
     let b = &r.account_balances;
+    let l = &r.liquidations;
+    let w: Vec<(&str, &String, Decimal)> =
+        r.wallets.iter().flat_map(|(k, m)| m.iter().map(move |(c, a)| (k.name(), c, *a))).collect();
     vec![
         Table {
             name: "orders",
@@ -214,11 +217,34 @@ pub fn tables(r: &RunResult) -> Vec<Table> {
             ],
         },
         Table {
+            name: "liquidations",
+            columns: vec![
+                ("ts", tss(l, |x| x.ts)),
+                ("instrument_id", strs(l, |x| x.instrument_id.clone())),
+                ("side", strs(l, |x| x.side.clone())),
+                ("qty", decs(l, |x| x.qty)),
+                ("price", decs(l, |x| x.price)),
+                ("mark_price", decs(l, |x| x.mark_price)),
+                ("fee", decs(l, |x| x.fee)),
+                ("wallet_balance_after", decs(l, |x| x.wallet_balance_after)),
+                ("realized_pnl", decs(l, |x| x.realized_pnl)),
+                ("insurance", decs(l, |x| x.insurance)),
+            ],
+        },
+        Table {
             name: "prices",
             columns: vec![
                 ("ts", tss(px, |x| x.0)),
                 ("instrument_id", strs(px, |x| x.1.clone())),
                 ("price", decs(px, |x| x.2)),
+            ],
+        },
+        Table {
+            name: "wallets",
+            columns: vec![
+                ("wallet", strs(&w, |x| x.0.to_string())),
+                ("currency", strs(&w, |x| x.1.clone())),
+                ("balance", decs(&w, |x| x.2)),
             ],
         },
         Table {

@@ -11,7 +11,11 @@ use nautilus_model::identifiers::InstrumentId;
 use rust_decimal::Decimal;
 use serde::Serialize;
 
-use crate::{alpha::Context, funding::FundingEntry};
+use crate::{
+    alpha::{Context, Wallet},
+    funding::FundingEntry,
+    ledger::Liquidation,
+};
 
 /// One event delivery to the Alpha (recorded only when asked: tests of the timing rules).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -66,6 +70,18 @@ pub struct Skip {
     pub reason: String,
 }
 
+/// A scheduled transfer between wallets, as carried out (or refused).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TransferRecord {
+    pub ts: u64,
+    pub from: Wallet,
+    pub to: Wallet,
+    pub asset: String,
+    pub amount: Decimal,
+    /// Why it was refused (not enough to move); `None` when done.
+    pub refused: Option<String>,
+}
+
 /// Mark-to-market equity (funding included) after the last event at `ts`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct EquityPoint {
@@ -91,6 +107,9 @@ pub struct Recorder {
     pub rejections: Vec<String>,
     /// Funding settlements, as applied during the run.
     pub funding: Vec<FundingEntry>,
+    /// Positions closed by liquidation.
+    pub liquidations: Vec<Liquidation>,
+    pub transfers: Vec<TransferRecord>,
     pub equity: Vec<EquityPoint>,
     /// Per instrument: `(fill ts, net position after)`, ascending.
     pub position_history: BTreeMap<InstrumentId, Vec<(UnixNanos, Decimal)>>,

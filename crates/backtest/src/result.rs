@@ -9,9 +9,11 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 
 use crate::{
+    alpha::Wallet,
     error::{Error, Result},
     funding::FundingEntry,
-    recorder::{Delivery, Fill, OrderRecord, Recorder, Skip},
+    ledger::Liquidation,
+    recorder::{Delivery, Fill, OrderRecord, Recorder, Skip, TransferRecord},
     stats::{Stats, compute},
 };
 
@@ -53,11 +55,19 @@ pub struct RunResult {
     pub rejections: Vec<String>,
     /// Final exact fill-ledger positions.
     pub positions: BTreeMap<String, Decimal>,
-    /// Final exact ledger cash (funding included).
+    /// Final exact ledger cash, every wallet together (funding included).
     pub ledger_balances: BTreeMap<String, Decimal>,
-    /// Final NautilusTrader account balances (funding included, credited by the runner).
+    /// Final exact ledger cash per wallet (`spot`, `futures`): the account of record.
+    pub wallets: BTreeMap<Wallet, BTreeMap<String, Decimal>>,
+    /// Final NautilusTrader account balances (funding credited by the runner). One engine
+    /// account holds both wallets' USDT, and liquidations close there at the engine's price
+    /// without the clearance fee: the ledger's `wallets` are the exact figures.
     pub account_balances: Vec<Balance>,
     pub funding: Vec<FundingEntry>,
+    /// Positions closed by liquidation (also in `fills`, liquidity `Liquidation`).
+    pub liquidations: Vec<Liquidation>,
+    /// Scheduled transfers between wallets, done or refused.
+    pub transfers: Vec<TransferRecord>,
     pub equity: Vec<CurvePoint>,
     /// `(ts, instrument, net position)` after every fill (in `positions.csv/.parquet`).
     #[serde(skip)]
@@ -120,8 +130,11 @@ impl RunResult {
             rejections: rec.rejections,
             positions: rec.last_context.positions.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
             ledger_balances: rec.last_context.balances.clone(),
+            wallets: rec.last_context.wallets.clone(),
             account_balances,
             funding: rec.funding,
+            liquidations: rec.liquidations,
+            transfers: rec.transfers,
             equity,
             position_history: series(&rec.position_history),
             prices: series(&rec.prices),

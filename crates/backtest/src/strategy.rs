@@ -11,9 +11,20 @@
 //!   purges closed orders and account events and trims the open positions' event lists (0.57
 //!   copies a position's and an account's whole history on every fill; the cached totals, not the
 //!   lists, carry quantities, prices and PnL). The recorder keeps the complete results.
+//! - USD-M margin: before each event it liquidates what the ledger finds below maintenance
+//!   (at the mark price, [`crate::margin`]), closing the engine's position with a reduce-only
+//!   market order whose fill is not booked again; a perpetual order the futures wallet cannot
+//!   margin (or above the leverage tier's notional) is not sent and is recorded as a skip.
+//! - `fill = "next_open"`: orders decided on an instrument with bars wait for the synthetic
+//!   trade the runner stamps at the next bar's open ([`OPEN_TRADE_ID`]), then go out.
 //! - The first error of an Alpha hook is recorded and stops the deliveries; the runner returns it.
 
-use std::{cell::RefCell, collections::BTreeMap, fmt, rc::Rc};
+use std::{
+    cell::RefCell,
+    collections::{BTreeMap, BTreeSet},
+    fmt,
+    rc::Rc,
+};
 
 use data::{FundingPayment, LongShortRatio, OpenInterest, TakerBuySellVolume};
 use nautilus_common::actor::DataActor;
@@ -33,11 +44,16 @@ use nautilus_trading::{
 use rust_decimal::Decimal;
 
 use crate::{
-    alpha::{Alpha, AlphaResult, MarketEvent},
+    alpha::{Alpha, AlphaResult, MarketEvent, Wallet},
     execution::{Execution, InstrumentRules, OrderState},
     ledger::{Booking, Ledger},
     recorder::{Delivery, Fill, OrderRecord, SharedRecorder, Skip},
+    venue::FillTiming,
 };
+
+/// Trade id of the synthetic trade at a bar's open (`fill = "next_open"`): never delivered to
+/// the Alpha, never a price of the ledger.
+pub const OPEN_TRADE_ID: &str = "alphalab-bar-open";
 
 /// The ledger shared between the strategy (inside the engine) and the runner.
 pub type SharedLedger = Rc<RefCell<Ledger>>;
@@ -64,8 +80,9 @@ pub struct StrategySetup {
     /// Reporting currency of equity (e.g. `USDT`).
     pub reporting_currency: String,
     pub execution: Execution,
-    /// Cash account (spot venue): buys and sells are capped at the balances held.
-    pub cash_account: bool,
+    pub fill: FillTiming,
+    /// Instruments that get a synthetic trade at each bar's open (`fill = "next_open"`).
+    pub open_trades: Vec<InstrumentId>,
     /// Told every [`PROGRESS_EVERY`] events.
     pub progress: Option<crate::engine::Progress>,
 }
@@ -89,6 +106,10 @@ pub struct AlphaStrategy {
     unreported: u64,
     /// Fills since the last purge of the cache.
     unpurged: u64,
+    /// Engine orders closing liquidated positions (booked by the ledger at the mark price).
+    liquidation_orders: BTreeSet<ClientOrderId>,
+    /// `next_open`: the order decided per instrument, sent at the next bar's open.
+    pending: BTreeMap<InstrumentId, (InstrumentRules, Decimal, Option<Decimal>)>,
 }
 
 impl fmt::Debug for AlphaStrategy {
@@ -133,6 +154,8 @@ impl AlphaStrategy {
             recorder,
             unreported: 0,
             unpurged: 0,
+            liquidation_orders: BTreeSet::new(),
+            pending: BTreeMap::new(),
         }
     }
 
@@ -194,6 +217,9 @@ impl AlphaStrategy {
         if self.recorder.borrow().alpha_error.is_some() {
             return Ok(());
         }
+        if self.ledger.borrow().has_open_perps() {
+            self.liquidate_due()?;
+        }
         let now = self.now();
         let result = (|| -> AlphaResult<()> {
             while let Some(f) = self.funding.get(self.next_funding).copied() {
@@ -247,7 +273,7 @@ impl AlphaStrategy {
         let inflight = cache.orders_inflight(None, Some(id), sid.as_ref(), None, None);
         open.iter()
             .chain(inflight.iter())
-            .filter(|o| seen.insert(o.client_order_id()))
+            .filter(|o| !self.liquidation_orders.contains(&o.client_order_id()) && seen.insert(o.client_order_id()))
             .map(|o| {
                 let q = o.leaves_qty().as_decimal();
                 let signed = if o.order_side() == OrderSide::Buy { q } else { -q };
@@ -279,9 +305,20 @@ impl AlphaStrategy {
                     last_price: ctx.last_price(&t.instrument_id),
                     liquidity: self.liquidity.get(&t.instrument_id).copied(),
                     equity: ctx.equity,
-                    cash: self.setup.cash_account.then(|| (ledger.balance(&rules.quote), ledger.balance(&rules.base))),
+                    cash: rules.is_spot.then(|| {
+                        (ledger.balance_in(Wallet::Spot, &rules.quote), ledger.balance_in(Wallet::Spot, &rules.base))
+                    }),
                 };
-                let d = self.setup.execution.decide(&rules, self.setup.rebalance_threshold, &state);
+                let mut d = self.setup.execution.decide(&rules, self.setup.rebalance_threshold, &state);
+                // The futures wallet must margin the position the order leads to.
+                if let Some((delta, limit_px)) = d.order.filter(|_| !rules.is_spot) {
+                    let after = state.position + open_qty.iter().map(|o| o.0).sum::<Decimal>() + delta;
+                    let px = limit_px.or_else(|| ledger.margin_price(&t.instrument_id)).or(state.last_price);
+                    if let Some(reason) = px.and_then(|px| ledger.margin_refusal(&t.instrument_id, after, px)) {
+                        d.order = None;
+                        d.skips.push((delta, reason));
+                    }
+                }
                 (rules, d)
             };
             if d.cancel_open {
@@ -295,10 +332,81 @@ impl AlphaStrategy {
                 let skip = Skip { ts, instrument_id: t.instrument_id.to_string(), delta, reason };
                 self.recorder.borrow_mut().skips.push(skip);
             }
-            if let Some((delta, limit_px)) = d.order {
-                self.submit(&rules, ts, delta, limit_px)?;
+            let waits = self.setup.fill == FillTiming::NextOpen && self.setup.open_trades.contains(&t.instrument_id);
+            match d.order {
+                Some((delta, limit_px)) if waits => {
+                    self.pending.insert(t.instrument_id, (rules, delta, limit_px));
+                }
+                Some((delta, limit_px)) => self.submit(&rules, ts, delta, limit_px)?,
+                None if waits => {
+                    self.pending.remove(&t.instrument_id);
+                }
+                None => {}
             }
         }
+        Ok(())
+    }
+
+    /// `next_open`: sends the order decided for `id` at the bar's open (the synthetic trade).
+    fn on_open(&mut self, id: InstrumentId, ts: UnixNanos) -> anyhow::Result<()> {
+        if let Some((rules, delta, limit_px)) = self.pending.remove(&id)
+            && self.recorder.borrow().alpha_error.is_none()
+        {
+            self.submit(&rules, ts.as_u64(), delta, limit_px).map_err(|e| anyhow::anyhow!("{e}"))?;
+        }
+        Ok(())
+    }
+
+    /// Liquidates what is due at the current prices (see the module docs); the Alpha then sees
+    /// the position gone and the wallet after the loss and fee.
+    fn liquidate_due(&mut self) -> anyhow::Result<()> {
+        let due = self.ledger.borrow().due_liquidations();
+        if due.is_empty() {
+            return Ok(());
+        }
+        let now = self.now();
+        for id in due {
+            let Some(liq) = self.ledger.borrow_mut().liquidate(id, now) else { continue };
+            let rules = self.ledger.borrow().rules(&id).cloned().expect("a traded instrument");
+            log::warn!(
+                "liquidated {id}: {} at mark {}, fee {}, futures wallet {}",
+                liq.qty,
+                liq.mark_price,
+                liq.fee,
+                liq.wallet_balance_after
+            );
+            // Binance cancels the open orders of a liquidated position.
+            for (coid, leaves, price) in self.open_orders(&id) {
+                self.cancel_order(coid, None, None)?;
+                self.record_order(now.as_u64(), &id, coid.to_string(), "cancel", leaves, "LIMIT", price);
+            }
+            self.pending.remove(&id);
+            let side = if liq.qty.is_sign_positive() { OrderSide::Buy } else { OrderSide::Sell };
+            let qty = Quantity::from_decimal_dp(liq.qty.abs(), rules.size_precision)?;
+            let order = self.core.order_factory().market(id, side, qty, None, Some(true), None, None, None, None, None);
+            let coid = order.client_order_id();
+            self.liquidation_orders.insert(coid);
+            self.record_order(now.as_u64(), &id, coid.to_string(), "submit", liq.qty, "LIQUIDATION", None);
+            {
+                let mut rec = self.recorder.borrow_mut();
+                rec.position_history.entry(id).or_default().push((now, Decimal::ZERO));
+                rec.fills.push(Fill {
+                    ts: now.as_u64(),
+                    instrument_id: id.to_string(),
+                    client_order_id: coid.to_string(),
+                    side: liq.side.clone(),
+                    qty: liq.qty,
+                    price: liq.price,
+                    commission: liq.fee,
+                    commission_currency: rules.settlement.clone(),
+                    liquidity: "Liquidation".into(),
+                    position_after: Decimal::ZERO,
+                });
+                rec.liquidations.push(liq);
+            }
+            self.submit_order(order, None, None, None)?;
+        }
+        self.refresh();
         Ok(())
     }
 
@@ -351,6 +459,9 @@ impl AlphaStrategy {
     }
 
     fn book_fill(&mut self, f: &OrderFilled) {
+        if self.liquidation_orders.contains(&f.client_order_id) {
+            return; // booked by the ledger at the mark price when it liquidated
+        }
         let q = f.last_qty.as_decimal();
         let qty = if f.order_side == OrderSide::Buy { q } else { -q };
         let price = f.last_px.as_decimal();
@@ -392,7 +503,9 @@ impl DataActor for AlphaStrategy {
         for bt in self.setup.bar_types.clone() {
             self.subscribe_bars(bt, None, None);
         }
-        for id in self.setup.trades.clone() {
+        let trades: BTreeSet<InstrumentId> =
+            self.setup.trades.iter().chain(self.setup.open_trades.iter()).copied().collect();
+        for id in trades {
             self.subscribe_trades(id, None, None);
         }
         for id in self.setup.quotes.clone() {
@@ -427,6 +540,12 @@ impl DataActor for AlphaStrategy {
     }
 
     fn on_trade(&mut self, t: &TradeTick) -> anyhow::Result<()> {
+        if t.trade_id.as_str() == OPEN_TRADE_ID {
+            return self.on_open(t.instrument_id, t.ts_init);
+        }
+        if !self.setup.trades.contains(&t.instrument_id) {
+            return Ok(());
+        }
         self.liquidity.insert(t.instrument_id, t.size.as_decimal());
         self.set_price(t.instrument_id, t.price.as_decimal(), t.ts_init);
         self.dispatch(MarketEvent::Trade(t))

@@ -10,13 +10,23 @@
 //! - **Latency**: 0.57 has `StaticLatencyModel` (fixed insert/update/delete latency); with
 //!   `latency_ms > 0` orders reach the matching engine that much later (they then fill on
 //!   the first data at or after arrival).
-//! - One venue per run, `BINANCE` (alphalab's instrument ids all carry it, as NautilusTrader's
-//!   Binance adapter does): a run that trades both spot pairs and perpetuals (basis, funding
-//!   carry) uses `usdm`, one USDT margin account holding both legs; the spot pairs then keep
-//!   spot fees (`spot_maker_fee` / `spot_taker_fee`, default 0.1 %) but are margin-traded
-//!   (shorts allowed, as with Binance's cross-margin spot).
+//! - **Wallets**: as on Binance, spot pairs trade from the spot wallet (cash only: buys up to the
+//!   quote held, sells up to the base held) and perpetuals from the USD-M futures wallet (margin,
+//!   [`crate::margin`]). A `usdm` run that also trades spot pairs (basis, funding carry) gives the
+//!   spot wallet `spot_balances` and the spot pairs spot fees (`spot_maker_fee` /
+//!   `spot_taker_fee`, default 0.1 %); money moves between the wallets only by the run file's
+//!   `transfers`. alphalab's ledger ([`crate::ledger`]) keeps and enforces the two wallets.
+//!   NautilusTrader 0.57 has one account per venue and every alphalab instrument id carries
+//!   `BINANCE` (as its Binance adapter's do), so inside the engine both legs sit on one USDT
+//!   margin account holding the wallets' USDT together; the ledger's wallets are the account
+//!   of record in the results.
+//! - **Fill timing**: `fill = "close"` fills an order placed on a bar at that bar's close (the
+//!   price the Alpha saw); `"next_open"` fills it at the next bar's open (nautilus_trader #4063).
+//!   The runner gives each bar a synthetic trade at its open, stamped 1 ns after the previous
+//!   bar's close; the strategy holds the orders decided at a close and submits them on that trade
+//!   (which the Alpha never sees), so they fill at the open.
 
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, path::PathBuf};
 
 use nautilus_backtest::config::SimulatedVenueConfig;
 use nautilus_core::UnixNanos;
@@ -35,7 +45,11 @@ use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use crate::{
+    alpha::Wallet,
+    error::{Error, Result},
+    margin::MarginMode,
+};
 
 /// Venue of every alphalab instrument.
 pub const VENUE: &str = "BINANCE";
@@ -82,7 +96,56 @@ pub struct VenueSpec {
     /// Static order latency in ms (default 0 = none).
     #[serde(default)]
     pub latency_ms: u64,
+    /// When an order decided on a bar fills: at that bar's close (default) or the next bar's open.
+    #[serde(default)]
+    pub fill: FillTiming,
+    /// `usdm` runs that trade spot pairs: the spot wallet's starting balances (`starting_balances`
+    /// are the futures wallet's).
+    #[serde(default)]
+    pub spot_balances: BTreeMap<String, Decimal>,
+    /// USD-M margin mode (default cross).
+    #[serde(default)]
+    pub margin_mode: MarginMode,
+    /// Liquidation clearance fee rate (default 0.0125: `liquidationFee` of BTCUSDT and ETHUSDT
+    /// in `/fapi/v1/exchangeInfo`).
+    #[serde(default)]
+    pub liquidation_fee: Option<Decimal>,
+    /// A `/fapi/v1/leverageBracket` response (`alphalab brackets` writes one); default: the
+    /// shipped table in effect at the run's first event.
+    #[serde(default)]
+    pub brackets: Option<PathBuf>,
+    /// Transfers between the spot and futures wallets, applied at their time before any event
+    /// stamped then.
+    #[serde(default)]
+    pub transfers: Vec<Transfer>,
 }
+
+/// When an order decided on a bar fills.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FillTiming {
+    /// At the close of the bar the Alpha decided on.
+    #[default]
+    Close,
+    /// At the open of the next bar.
+    NextOpen,
+}
+
+/// A transfer between wallets (Binance `POST /sapi/v1/asset/transfer`, `MAIN_UMFUTURE` /
+/// `UMFUTURE_MAIN`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Transfer {
+    /// RFC 3339 time.
+    pub at: String,
+    pub from: Wallet,
+    pub to: Wallet,
+    pub asset: String,
+    pub amount: Decimal,
+}
+
+/// Default liquidation clearance fee rate.
+pub const LIQUIDATION_FEE: Decimal = dec!(0.0125);
 
 fn default_seed() -> u64 {
     42
@@ -103,7 +166,70 @@ impl VenueSpec {
             prob_slippage: 0.0,
             seed: default_seed(),
             latency_ms: 0,
+            fill: FillTiming::Close,
+            spot_balances: BTreeMap::new(),
+            margin_mode: MarginMode::Cross,
+            liquidation_fee: None,
+            brackets: None,
+            transfers: Vec::new(),
         }
+    }
+
+    /// The (spot, futures) wallets' starting balances.
+    #[must_use]
+    pub fn wallets(&self) -> (BTreeMap<String, Decimal>, BTreeMap<String, Decimal>) {
+        match self.kind {
+            VenueKind::Spot => (self.starting_balances.clone(), BTreeMap::new()),
+            VenueKind::Usdm => (self.spot_balances.clone(), self.starting_balances.clone()),
+        }
+    }
+
+    /// Checks what the venue kind allows.
+    ///
+    /// # Errors
+    /// Wallet keys on a spot venue, a transfer between the same wallet or of a non-positive
+    /// amount, a bad transfer time.
+    pub fn validate(&self) -> Result<()> {
+        if self.kind == VenueKind::Spot {
+            if !self.spot_balances.is_empty() {
+                return Err(Error::spec(
+                    "venue.spot_balances",
+                    "only for usdm: a spot venue's wallet is starting_balances",
+                ));
+            }
+            if !self.transfers.is_empty() {
+                return Err(Error::spec("venue.transfers", "only for usdm: a spot venue has no futures wallet"));
+            }
+        }
+        for (k, t) in self.transfers.iter().enumerate() {
+            let key = format!("venue.transfers[{k}]");
+            if t.from == t.to {
+                return Err(Error::spec(key, format!("from and to are both the {} wallet", t.from.name())));
+            }
+            if t.amount <= Decimal::ZERO {
+                return Err(Error::spec(key, format!("amount {} is not positive", t.amount)));
+            }
+        }
+        self.transfer_times().map(|_| ())
+    }
+
+    /// The transfers with their times (ns), in time order.
+    ///
+    /// # Errors
+    /// A bad time (see [`Self::validate`]).
+    pub fn transfer_times(&self) -> Result<Vec<(u64, Transfer)>> {
+        let mut v = self
+            .transfers
+            .iter()
+            .enumerate()
+            .map(|(k, t)| {
+                let ns =
+                    data::rfc3339_to_ns("at", &t.at).map_err(|e| Error::spec(format!("venue.transfers[{k}]"), e))?;
+                Ok((ns.as_u64(), t.clone()))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        v.sort_by_key(|x| x.0);
+        Ok(v)
     }
 
     /// Effective (maker, taker) fee rates of the venue's own instruments (spot pairs on a
@@ -157,8 +283,14 @@ impl VenueSpec {
     /// # Errors
     /// Invalid `prob_slippage`, an unknown currency code in `starting_balances`.
     pub fn to_config(&self) -> Result<SimulatedVenueConfig> {
-        let balances = self
-            .starting_balances
+        // One nautilus account per venue: a usdm account holds the USDT of both wallets.
+        let mut engine_balances = self.starting_balances.clone();
+        if self.kind == VenueKind::Usdm
+            && let Some(usdt) = self.spot_balances.get("USDT")
+        {
+            *engine_balances.entry("USDT".into()).or_default() += *usdt;
+        }
+        let balances = engine_balances
             .iter()
             .map(|(c, a)| {
                 Money::from_decimal(*a, Currency::get_or_create_crypto(c.as_str()))

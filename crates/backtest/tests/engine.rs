@@ -5,7 +5,7 @@ mod common;
 use std::{cell::RefCell, collections::BTreeMap, path::PathBuf, str::FromStr};
 
 use backtest::{
-    alpha::{Alpha, AlphaResult, Context, MarketEvent, Target},
+    alpha::{Alpha, AlphaResult, Context, MarketEvent, Target, Wallet},
     engine::{RunOptions, run, run_inputs},
     execution::{Execution, OrderKind},
     inputs::Inputs,
@@ -341,7 +341,7 @@ params = {{ instrument_id = "BTCUSDT-PERP.BINANCE", fraction = "0.5" }}
     let second = read();
     assert_eq!(
         first.keys().collect::<Vec<_>>(),
-        ["balances", "equity", "fills", "funding", "orders", "positions", "prices"]
+        ["balances", "equity", "fills", "funding", "liquidations", "orders", "positions", "prices", "wallets"]
             .iter()
             .flat_map(|t| [format!("{t}.csv"), format!("{t}.parquet")])
             .chain(["result.json".into(), "run.toml".into(), "version.json".into()])
@@ -357,6 +357,39 @@ params = {{ instrument_id = "BTCUSDT-PERP.BINANCE", fraction = "0.5" }}
     let pays: Vec<Decimal> = r1.funding.iter().map(|e| e.payment).collect();
     // −0.083 × 60059 × 0.0001; −0.083 × 60119 × −0.00005; −0.083 × 60179 × 0.0003
     assert_eq!(pays, vec![d("-0.49848970"), d("0.249493850"), d("-1.498457100")]);
+}
+
+#[test]
+fn the_settlement_mark_price_is_kept_in_the_catalog_and_used() {
+    let root = tmp("funding-mark");
+    let cat_dir = root.join("catalog");
+    let id = InstrumentId::from("BTCUSDT-PERP.BINANCE");
+    {
+        let mut cat = Catalog::open(&cat_dir).unwrap();
+        cat.write(Batch::Instruments(vec![perp()])).unwrap();
+        cat.write(Batch::Bars(bars(PERP_BT, d("60000"), 1, 3))).unwrap();
+        // /fapi/v1/fundingRate rows as Binance sends them: the second (older style) has no mark.
+        let rows = [
+            serde_json::json!({"symbol": "BTCUSDT", "fundingTime": (T0 + 60 * M) / 1_000_000, "fundingRate": "0.00010000", "markPrice": "60100.53201234"}),
+            serde_json::json!({"symbol": "BTCUSDT", "fundingTime": (T0 + 120 * M) / 1_000_000, "fundingRate": "-0.00005000", "markPrice": ""}),
+        ];
+        let parsed: Vec<_> = rows.iter().map(|r| data::parse_funding_row(r, id).unwrap()).collect();
+        cat.write(Batch::Funding(parsed.iter().map(|p| p.0).collect())).unwrap();
+        let marks = parsed.iter().filter_map(|p| p.1.clone()).map(data::FundingMark::into_custom_data).collect();
+        cat.write(Batch::Custom(marks)).unwrap();
+    }
+    let mut s = spec(
+        VenueKind::Usdm,
+        "BTCUSDT-PERP.BINANCE",
+        PERP_BT,
+        "buy-and-hold",
+        params("instrument_id = \"BTCUSDT-PERP.BINANCE\"\nquantity = \"0.1\""),
+    );
+    s.catalog = cat_dir;
+    let r = run(&s, &Registry::with_baselines(), RunOptions::default()).unwrap();
+    let got: Vec<(Decimal, Decimal)> = r.funding.iter().map(|e| (e.mark_price, e.payment)).collect();
+    // Binance's settlement mark to the last digit; without one, the close at 120 (60,119).
+    assert_eq!(got, vec![(d("60100.53201234"), d("-0.601005320123400")), (d("60119"), d("0.300595"))]);
 }
 
 /// Falling bars: close = 60000.25 − i, open = close + 0.5, high = close + 1, low = close − 1.5.
@@ -455,6 +488,8 @@ fn spot_and_perp_in_one_run_pay_their_own_fees_and_funding() {
     let mut s = spec(VenueKind::Usdm, "BTCUSDT.BINANCE", SPOT_BT, "basis", params(""));
     s.instruments.push("BTCUSDT-PERP.BINANCE".into());
     s.bar_types.push(PERP_BT.into());
+    // The spot leg is paid from the spot wallet, the perp's fee and funding from the futures one.
+    s.venue.spot_balances = BTreeMap::from([("USDT".to_string(), d("1000"))]);
     let inputs = Inputs {
         instruments: vec![spot(), perp()],
         streams: vec![
@@ -475,8 +510,10 @@ fn spot_and_perp_in_one_run_pay_their_own_fees_and_funding() {
     assert_eq!(pays, vec![d("0.0601005"), d("-0.0300645"), d("0.1809007500")]);
     assert_eq!(r.positions.get("BTCUSDT.BINANCE"), Some(&d("0.01")));
     assert_eq!(r.positions.get("BTCUSDT-PERP.BINANCE"), Some(&d("-0.01")));
-    // both legs gain/lose 199 × 0.01: equity ex funding = 10000 − fees
-    assert_eq!(r.equity.last().unwrap().equity_ex_funding, d("10000") - d("0.6000025") - d("0.30005"));
+    assert_eq!(r.wallets[&Wallet::Spot]["USDT"], d("1000") - d("600.0025") - d("0.6000025"));
+    assert_eq!(r.wallets[&Wallet::Futures]["USDT"], d("10000") - d("0.30005") + d("0.2109367500"));
+    // both legs gain/lose 199 × 0.01: equity ex funding = 11000 − fees
+    assert_eq!(r.equity.last().unwrap().equity_ex_funding, d("11000") - d("0.6000025") - d("0.30005"));
 }
 
 #[test]

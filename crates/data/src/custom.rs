@@ -1,10 +1,11 @@
 //! Custom data types for Binance futures statistics (open interest, long/short ratios, taker
-//! volume), defined with nautilus' `#[custom_data]` macro so they go through the engine
-//! (`Data::Custom`) and the Parquet catalog.
+//! volume) and the funding settlement mark price, defined with nautilus' `#[custom_data]` macro
+//! so they go through the engine (`Data::Custom`) and the Parquet catalog.
 //!
-//! Values are `f64`: they are statistics for signals, never prices or quantities that orders or
-//! PnL are computed from, and `f64` is what the macro's Arrow encoding supports. Call
-//! [`register_custom_data`] once before the catalog reads or writes any of them.
+//! Statistics are `f64`: they are for signals, never prices or quantities that orders or PnL are
+//! computed from, and `f64` (or text) is what the macro's Arrow encoding supports. The settlement
+//! mark price is money, so it is kept as its exact decimal text. Call [`register_custom_data`]
+//! once before the catalog reads or writes any of them.
 
 use std::sync::Arc;
 
@@ -51,6 +52,17 @@ pub struct TakerBuySellVolume {
     pub buy_vol: f64,
     /// Taker sell volume in base units (NaN when the source has only the ratio).
     pub sell_vol: f64,
+    pub ts_event: UnixNanos,
+    pub ts_init: UnixNanos,
+}
+
+/// `/fapi/v1/fundingRate` `markPrice`: the mark price Binance settled a funding payment at
+/// (0.57's `FundingRateUpdate` has no field for it). Stamped at the settlement time.
+#[custom_data]
+pub struct FundingMark {
+    pub instrument_id: InstrumentId,
+    /// Exact decimal text, as Binance sent it.
+    pub mark_price: String,
     pub ts_event: UnixNanos,
     pub ts_init: UnixNanos,
 }
@@ -113,7 +125,7 @@ macro_rules! into_custom {
     )*};
 }
 
-into_custom!(OpenInterest, LongShortRatio, TakerBuySellVolume);
+into_custom!(OpenInterest, LongShortRatio, TakerBuySellVolume, FundingMark);
 
 /// Registers the Arrow encoders/decoders of every custom type here with nautilus (idempotent);
 /// call once before the catalog reads or writes them.
@@ -124,4 +136,5 @@ pub fn register_custom_data() {
     nautilus_serialization::ensure_custom_data_registered::<OpenInterest>();
     nautilus_serialization::ensure_custom_data_registered::<LongShortRatio>();
     nautilus_serialization::ensure_custom_data_registered::<TakerBuySellVolume>();
+    nautilus_serialization::ensure_custom_data_registered::<FundingMark>();
 }

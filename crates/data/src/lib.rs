@@ -28,10 +28,13 @@ pub mod instruments;
 pub mod parse;
 pub mod raw;
 
-pub use custom::{LongShortRatio, OpenInterest, RatioKind, TakerBuySellVolume, register_custom_data};
+pub use custom::{FundingMark, LongShortRatio, OpenInterest, RatioKind, TakerBuySellVolume, register_custom_data};
 pub use error::{Error, Result, ResultExt};
 pub use parse::{
-    funding::{FundingPayment, parse_funding_payment, parse_funding_rate, parse_funding_rate_csv},
+    funding::{
+        FundingPayment, funding_payments, parse_funding_payment, parse_funding_rate, parse_funding_rate_csv,
+        parse_funding_row,
+    },
     instrument::{Fees, binance_symbol, instrument_id, parse_spot_instrument, parse_usdm_instrument},
     kline::{KlineRow, bar_type, parse_kline, parse_klines_csv, parse_klines_json},
     metrics::{

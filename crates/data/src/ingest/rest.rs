@@ -20,7 +20,7 @@ use crate::{
     error::{Error, Result, ResultExt},
     parse::time::rfc3339_to_ns,
     parse::{
-        funding::parse_funding_rate,
+        funding::parse_funding_row,
         kline::{KlineRow, bar_type, interval_ns, parse_kline},
         metrics::{parse_long_short_ratio, parse_open_interest_hist, parse_taker_long_short_ratio},
         prices::{MARK_INDEX_PRECISION, parse_index_price_kline, parse_mark_price_kline},
@@ -137,7 +137,11 @@ pub fn convert_series(
             Batch::Trades(v.into_iter().map(|(_, t)| t).collect())
         }
         Series::FundingRate => {
-            Batch::Funding(by_time(each_row(&pages, |_, _, r| parse_funding_rate(r, id, None).map(Some))?))
+            let rows = each_row(&pages, |_, _, r| parse_funding_row(r, id).map(Some))?;
+            let (rates, marks): (Vec<_>, Vec<_>) = rows.into_iter().unzip();
+            let marks = custom(marks.into_iter().flatten().collect(), crate::FundingMark::into_custom_data);
+            let rates = Batch::Funding(by_time(rates));
+            return Ok([rates, marks].into_iter().filter(|b| !b.is_empty()).collect());
         }
         Series::OpenInterestHist => custom(
             each_row(&pages, |_, _, r| parse_open_interest_hist(r, id, step).map(Some))?,

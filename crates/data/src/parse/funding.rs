@@ -2,7 +2,8 @@
 //!
 //! The 0.57 backtest engine neither routes nor applies funding (`FundingRateUpdate` is not a
 //! `Data` variant), so the backtest's funding ledger works from [`FundingPayment`]s, which also
-//! keep the settlement mark price that REST `fundingRate` rows carry.
+//! keep the settlement mark price that REST `fundingRate` rows carry (stored in the catalog as
+//! [`FundingMark`] beside the rate rows, and joined back by [`funding_payments`]).
 //!
 //! Timestamps: `fundingTime` (REST) / `calc_time` (archive) is the settlement time; the rate is
 //! known then, so `ts_event = ts_init = fundingTime`.
@@ -18,7 +19,7 @@ use super::{
     invalid_type, out_of_range, parse_decimal, parse_u64,
     time::{NANOS_PER_MS, archive_field, scaled},
 };
-use crate::error::Result;
+use crate::{custom::FundingMark, error::Result};
 
 /// Binance's standard funding interval (8 h) in minutes, used when the caller does not know the
 /// symbol's interval (`/fapi/v1/fundingInfo` lists the exceptions).
@@ -69,14 +70,45 @@ pub fn parse_funding_rate(
 /// # Errors
 /// As [`parse_funding_rate`]; a present, non-empty `markPrice` must be a decimal string.
 pub fn parse_funding_payment(v: &Value, instrument_id: InstrumentId) -> Result<FundingPayment> {
+    let (u, mark) = parse_funding_row(v, instrument_id)?;
+    let mark_price = mark.map(|m| parse_decimal(&m.mark_price, "markPrice")).transpose()?;
+    Ok(FundingPayment { mark_price, ..FundingPayment::from(&u) })
+}
+
+/// The same row → its [`FundingRateUpdate`] and, when it has one, its settlement mark price as
+/// catalog data ([`FundingMark`]).
+///
+/// # Errors
+/// As [`parse_funding_payment`].
+pub fn parse_funding_row(v: &Value, instrument_id: InstrumentId) -> Result<(FundingRateUpdate, Option<FundingMark>)> {
     let u = parse_funding_rate(v, instrument_id, None)?;
-    let mark_price = match v.get("markPrice") {
+    let mark = match v.get("markPrice") {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) if s.is_empty() => None,
-        Some(Value::String(s)) => Some(parse_decimal(s, "markPrice")?),
+        Some(Value::String(s)) => {
+            parse_decimal(s, "markPrice")?;
+            Some(FundingMark { instrument_id, mark_price: s.clone(), ts_event: u.ts_event, ts_init: u.ts_init })
+        }
         Some(other) => return Err(invalid_type("markPrice", "string", other)),
     };
-    Ok(FundingPayment { mark_price, ..FundingPayment::from(&u) })
+    Ok((u, mark))
+}
+
+/// Funding payments: the catalog's rate rows with the settlement mark prices stored beside them
+/// (matched by time).
+///
+/// # Errors
+/// A stored mark price that is not a decimal.
+pub fn funding_payments(rates: &[FundingRateUpdate], marks: &[FundingMark]) -> Result<Vec<FundingPayment>> {
+    let by_ts: std::collections::HashMap<u64, &str> =
+        marks.iter().map(|m| (m.ts_event.as_u64(), m.mark_price.as_str())).collect();
+    rates
+        .iter()
+        .map(|u| {
+            let mark_price = by_ts.get(&u.ts_event.as_u64()).map(|s| parse_decimal(s, "markPrice")).transpose()?;
+            Ok(FundingPayment { mark_price, ..FundingPayment::from(u) })
+        })
+        .collect()
 }
 
 /// A USD-M archive `fundingRate` CSV line `calc_time,funding_interval_hours,last_funding_rate`

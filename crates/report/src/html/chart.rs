@@ -61,12 +61,23 @@ impl Line {
     }
 }
 
-/// A buy (up triangle) or sell (down triangle) at `(ts, price)`.
+/// What a [`Marker`] shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum MarkerKind {
+    /// Up triangle.
+    Buy,
+    /// Down triangle.
+    Sell,
+    /// Diamond: a position closed by liquidation.
+    Liquidation,
+}
+
+/// A fill at `(ts, price)`.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Marker {
     pub ts: i64,
     pub y: f64,
-    pub buy: bool,
+    pub kind: MarkerKind,
 }
 
 /// One panel of a time chart.
@@ -174,10 +185,13 @@ fn draw_panel<DB: DrawingBackend>(
             labelled = true;
         }
     }
-    for buy in [true, false] {
-        let (c, shape): (RGBColor, [(i32, i32); 3]) =
-            if buy { (GREEN, [(0, -6), (-5, 4), (5, 4)]) } else { (RED, [(0, 6), (-5, -4), (5, -4)]) };
-        let ms: Vec<&Marker> = p.markers.iter().filter(|m| m.buy == buy).collect();
+    for kind in [MarkerKind::Buy, MarkerKind::Sell, MarkerKind::Liquidation] {
+        let (c, shape, label): (RGBColor, &[(i32, i32)], &str) = match kind {
+            MarkerKind::Buy => (GREEN, &[(0, -6), (-5, 4), (5, 4)], "buy"),
+            MarkerKind::Sell => (RED, &[(0, 6), (-5, -4), (5, -4)], "sell"),
+            MarkerKind::Liquidation => (BLACK, &[(0, -9), (7, 0), (0, 9), (-7, 0)], "liquidation"),
+        };
+        let ms: Vec<&Marker> = p.markers.iter().filter(|m| m.kind == kind).collect();
         if ms.is_empty() {
             continue;
         }
@@ -185,7 +199,7 @@ fn draw_panel<DB: DrawingBackend>(
             .draw_series(
                 ms.iter().map(|m| EmptyElement::at((at(m.ts), m.y)) + Polygon::new(shape.to_vec(), c.filled())),
             )?
-            .label(if buy { "buy" } else { "sell" })
+            .label(label)
             .legend(move |(x, y)| {
                 Polygon::new(shape.iter().map(|d| (x + 8 + d.0, y + d.1)).collect::<Vec<_>>(), c.filled())
             });

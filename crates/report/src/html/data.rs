@@ -24,6 +24,8 @@ pub struct FillRow {
     pub commission: f64,
     pub commission_currency: String,
     pub position_after: f64,
+    /// `Maker`, `Taker` or `Liquidation` (a position closed by the liquidation engine).
+    pub liquidity: String,
 }
 
 /// One row of `equity.csv`.
@@ -100,7 +102,17 @@ impl RunData {
             .unwrap_or_default();
         let fills = read_csv(
             &dir.join("fills.csv"),
-            &["ts", "instrument_id", "side", "qty", "price", "commission", "commission_currency", "position_after"],
+            &[
+                "ts",
+                "instrument_id",
+                "side",
+                "qty",
+                "price",
+                "commission",
+                "commission_currency",
+                "position_after",
+                "liquidity",
+            ],
             |f| {
                 Ok(FillRow {
                     ts: int(f[0])?,
@@ -111,6 +123,7 @@ impl RunData {
                     commission: num(f[5])?,
                     commission_currency: f[6].to_string(),
                     position_after: num(f[7])?,
+                    liquidity: f[8].to_string(),
                 })
             },
         )?;

@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use super::{
     Cell,
-    chart::{self, BLUE, GREY, Line, Marker, ORANGE, PALETTE, Panel, RED},
+    chart::{self, BLUE, GREY, Line, Marker, MarkerKind, ORANGE, PALETTE, Panel, RED},
     data::{self, Point, RunData},
     duration_text, escape, page, pct, table, utc_text, write_report,
 };
@@ -246,8 +246,17 @@ fn fills_section(d: &RunData, x: std::ops::Range<i64>) -> Result<String> {
     }
     for id in ids {
         let fills: Vec<&data::FillRow> = d.fills.iter().filter(|f| f.instrument_id == id).collect();
-        let shown = data::thin(&fills, MAX_MARKERS);
-        let markers: Vec<Marker> = shown.iter().map(|f| Marker { ts: f.ts, y: f.price, buy: f.qty > 0.0 }).collect();
+        // Liquidations are always shown; the other fills thinned evenly.
+        let (liquidations, trades): (Vec<&data::FillRow>, Vec<&data::FillRow>) =
+            fills.iter().partition(|f| f.liquidity == "Liquidation");
+        let shown = data::thin(&trades, MAX_MARKERS);
+        let kind = |f: &data::FillRow| match (f.liquidity.as_str(), f.qty > 0.0) {
+            ("Liquidation", _) => MarkerKind::Liquidation,
+            (_, true) => MarkerKind::Buy,
+            (_, false) => MarkerKind::Sell,
+        };
+        let markers: Vec<Marker> =
+            shown.iter().chain(liquidations.iter()).map(|f| Marker { ts: f.ts, y: f.price, kind: kind(f) }).collect();
         let mut lines = Vec::new();
         if let Some(p) = d.prices.get(id) {
             lines.push(Line::new("price", data::downsample(p, MAX_POINTS), GREY));
@@ -256,8 +265,11 @@ fn fills_section(d: &RunData, x: std::ops::Range<i64>) -> Result<String> {
         let svg = chart::time_svg(&panels, x.clone(), 360)?;
         let buys = fills.iter().filter(|f| f.qty > 0.0).count();
         let mut cap = format!("{id}: {} fills ({buys} buys, {} sells)", fills.len(), fills.len() - buys);
-        if shown.len() < fills.len() {
+        if shown.len() < trades.len() {
             let _ = write!(cap, ", {} shown evenly spaced", shown.len());
+        }
+        if !liquidations.is_empty() {
+            let _ = write!(cap, "; {} liquidations (black diamonds, at the mark price)", liquidations.len());
         }
         cap += if d.prices.contains_key(id) {
             "; price: marking price series (prices.csv)."
