@@ -108,6 +108,8 @@ pub struct AlphaStrategy {
     unpurged: u64,
     /// Engine orders closing liquidated positions (booked by the ledger at the mark price).
     liquidation_orders: BTreeSet<ClientOrderId>,
+    /// A margin price moved since the last liquidation check.
+    margin_moved: bool,
     /// `next_open`: the order decided per instrument, sent at the next bar's open.
     pending: BTreeMap<InstrumentId, (InstrumentRules, Decimal, Option<Decimal>)>,
 }
@@ -155,6 +157,7 @@ impl AlphaStrategy {
             unreported: 0,
             unpurged: 0,
             liquidation_orders: BTreeSet::new(),
+            margin_moved: false,
             pending: BTreeMap::new(),
         }
     }
@@ -173,7 +176,11 @@ impl AlphaStrategy {
     }
 
     fn set_price(&mut self, id: InstrumentId, px: Decimal, ts: UnixNanos) {
-        self.ledger.borrow_mut().set_price(id, px);
+        let mut ledger = self.ledger.borrow_mut();
+        ledger.set_price(id, px);
+        // without mark prices, a perpetual's last price is its margin price
+        self.margin_moved |= ledger.mark(&id).is_none() && ledger.rules(&id).is_some_and(|r| !r.is_spot);
+        drop(ledger);
         self.recorder.borrow_mut().price_at(id, ts, px);
     }
 
@@ -217,7 +224,7 @@ impl AlphaStrategy {
         if self.recorder.borrow().alpha_error.is_some() {
             return Ok(());
         }
-        if self.ledger.borrow().has_open_perps() {
+        if std::mem::take(&mut self.margin_moved) && self.ledger.borrow().has_open_perps() {
             self.liquidate_due()?;
         }
         let now = self.now();
@@ -560,6 +567,7 @@ impl DataActor for AlphaStrategy {
 
     fn on_mark_price(&mut self, m: &MarkPriceUpdate) -> anyhow::Result<()> {
         self.ledger.borrow_mut().set_mark(m.instrument_id, m.value.as_decimal());
+        self.margin_moved = true;
         self.dispatch(MarketEvent::MarkPrice(m))
     }
 
