@@ -129,6 +129,7 @@ struct State {
     waits: u64,
     waited: Duration,
     total: u64,
+    throttles: u64,
 }
 
 impl State {
@@ -299,6 +300,7 @@ impl Limiter {
         let until = self.inner.clock.unix_now() + d;
         let mut s = lock(&self.inner.state);
         s.paused_until = Some(s.paused_until.map_or(until, |p| p.max(until)));
+        s.throttles += 1;
     }
 
     /// Like [`Limiter::pause_for`], with a monotonic deadline.
@@ -347,6 +349,12 @@ impl Limiter {
     #[must_use]
     pub fn total_weight(&self) -> u64 {
         lock(&self.inner.state).total
+    }
+
+    /// HTTP 429 answers received ([`Limiter::pause_for`] calls): 0 when the budget held.
+    #[must_use]
+    pub fn throttles(&self) -> u64 {
+        lock(&self.inner.state).throttles
     }
 }
 

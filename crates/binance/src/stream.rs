@@ -1,9 +1,10 @@
-//! WebSocket market streams as data: names, markets and the rolling-window sizes.
+//! WebSocket market streams as data: names, markets, the rolling-window sizes and the
+//! per-connection limits Binance enforces ([`WsLimits`]).
 //!
 //! Stream names are built and parsed only here, so the recorder, the snapshot and the
 //! simulator agree on `<symbol>@<kind>` spelling.
 
-use std::fmt;
+use std::{fmt, time::Duration};
 
 use crate::endpoint::{Market, interval_ms};
 
@@ -21,6 +22,8 @@ pub enum StreamKind {
     Depth100ms,
     /// USD-M only: `@markPrice@1s`.
     MarkPrice1s,
+    /// USD-M only: `@forceOrder`, the liquidation orders of the symbol.
+    ForceOrder,
 }
 
 /// Rolling-window sizes of the spot `@ticker_<window>` stream.
@@ -77,7 +80,7 @@ impl StreamKind {
     pub fn available_on(&self, market: Market) -> bool {
         match self {
             StreamKind::RollingTicker(_) => market == Market::Spot,
-            StreamKind::MarkPrice1s => market == Market::UsdM,
+            StreamKind::MarkPrice1s | StreamKind::ForceOrder => market == Market::UsdM,
             _ => true,
         }
     }
@@ -91,6 +94,7 @@ impl StreamKind {
             StreamKind::BookTicker => "bookTicker".into(),
             StreamKind::Depth100ms => "depth@100ms".into(),
             StreamKind::MarkPrice1s => "markPrice@1s".into(),
+            StreamKind::ForceOrder => "forceOrder".into(),
         }
     }
 }
@@ -128,6 +132,7 @@ impl Stream {
             "bookTicker" => StreamKind::BookTicker,
             "depth@100ms" => StreamKind::Depth100ms,
             "markPrice@1s" => StreamKind::MarkPrice1s,
+            "forceOrder" => StreamKind::ForceOrder,
             _ => {
                 if let Some(w) = rest.strip_prefix("ticker_") {
                     StreamKind::RollingTicker(Window::ALL.into_iter().find(|x| x.as_str() == w)?)
@@ -140,6 +145,53 @@ impl Stream {
             }
         };
         Some(Stream::new(sym, kind))
+    }
+}
+
+impl StreamKind {
+    /// Parses the part after `<symbol>@` (`trade`, `depth@100ms`, `kline_1m`, ...), as
+    /// `alphalab record --streams` takes it.
+    #[must_use]
+    pub fn parse_suffix(suffix: &str) -> Option<StreamKind> {
+        Stream::parse(&format!("x@{suffix}")).map(|s| s.kind)
+    }
+}
+
+/// The limits Binance puts on one market's WebSocket connections, from its docs:
+/// [spot](https://developers.binance.com/docs/binance-spot-api-docs/web-socket-streams) (5
+/// incoming messages per second, 1024 streams per connection, 300 connection attempts per
+/// 5 minutes per IP, cut after 24 h) and
+/// [USD-M](https://developers.binance.com/docs/derivatives/usds-margined-futures/websocket-market-streams)
+/// (10 incoming messages per second, 1024 streams, cut after 24 h). A connection over the message
+/// limit is disconnected, and an IP disconnected repeatedly is banned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WsLimits {
+    pub max_streams_per_connection: usize,
+    /// Messages the client may send per second on one connection (SUBSCRIBE, pongs, ...).
+    pub messages_per_second: u32,
+    /// Connection attempts per IP per [`WsLimits::CONNECTION_WINDOW`].
+    pub connections_per_window: u32,
+    /// Binance closes a connection after this long.
+    pub max_connection_age: Duration,
+}
+
+impl WsLimits {
+    /// The window of [`WsLimits::connections_per_window`].
+    pub const CONNECTION_WINDOW: Duration = Duration::from_secs(300);
+
+    /// Binance's limits for `market`.
+    #[must_use]
+    pub const fn of(market: Market) -> WsLimits {
+        let messages_per_second = match market {
+            Market::Spot => 5,
+            Market::UsdM => 10,
+        };
+        WsLimits {
+            max_streams_per_connection: 1024,
+            messages_per_second,
+            connections_per_window: 300,
+            max_connection_age: Duration::from_secs(24 * 3600),
+        }
     }
 }
 
@@ -166,6 +218,7 @@ mod tests {
     #[case::book("btcusdt@bookTicker")]
     #[case::depth("btcusdt@depth@100ms")]
     #[case::mark("btcusdt@markPrice@1s")]
+    #[case::force_order("btcusdt@forceOrder")]
     fn names_round_trip(#[case] name: &str) {
         assert_eq!(Stream::parse(name).unwrap().name(), name);
     }
@@ -177,6 +230,22 @@ mod tests {
     #[case::garbage("btc-usdt@trade")]
     fn rejects_unknown(#[case] name: &str) {
         assert_eq!(Stream::parse(name), None);
+    }
+
+    #[rstest]
+    #[case::depth("depth@100ms", Some(StreamKind::Depth100ms))]
+    #[case::kline("kline_1m", Some(StreamKind::Kline("1m".into())))]
+    #[case::force_order("forceOrder", Some(StreamKind::ForceOrder))]
+    #[case::unknown("depth@7ms", None)]
+    fn suffixes(#[case] s: &str, #[case] want: Option<StreamKind>) {
+        assert_eq!(StreamKind::parse_suffix(s), want);
+    }
+
+    #[test]
+    fn force_order_and_mark_price_are_usdm_only() {
+        for k in [StreamKind::ForceOrder, StreamKind::MarkPrice1s] {
+            assert!(k.available_on(Market::UsdM) && !k.available_on(Market::Spot), "{k:?}");
+        }
     }
 
     #[rstest]

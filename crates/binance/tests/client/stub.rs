@@ -98,6 +98,8 @@ pub enum WsMode {
     StallFirst,
     /// Answer the subscription with a Binance error reply.
     Reject,
+    /// Send frames on every connection, never failing.
+    Steady,
 }
 
 /// Data frame `i` of connection `conn`, as the stub sends it.
