@@ -168,6 +168,21 @@ mod tests {
     }
 
     #[test]
+    fn universe_and_symbol_keys_parse_and_unknown_ones_are_rejected() {
+        let cfg = SimConfig::from_toml(
+            "[model.universe]\nsize = 12\nlisted_share = 0.0\nbeta = [0.9, 1.1]\n\n\
+             [[model.symbols]]\nsymbol = \"BTCUSDT\"\ninitial_price = 60000\ndelisted_ms = 1717200000000\n",
+        )
+        .unwrap();
+        let m = &cfg.model;
+        assert_eq!((m.universe.size, m.universe.listed_share, m.universe.beta), (12, 0.0, [0.9, 1.1]));
+        assert_eq!(m.universe.sectors, 5, "defaults for the rest");
+        assert_eq!((m.symbols[0].initial_price, m.symbols[0].delisted_ms), (60_000.0, Some(1_717_200_000_000)));
+        let err = SimConfig::from_toml("[model.universe]\nsise = 12\n").unwrap_err();
+        assert!(err.to_string().contains("sise"), "{err}");
+    }
+
+    #[test]
     fn replay_tables() {
         let cfg = SimConfig::from_toml(
             "[[replay]]\npath = \"a/ADABTC-1m-2021-11-27.csv\"\nmarket = \"spot\"\nkind = \"klines\"\n\n\

@@ -15,11 +15,14 @@ use crate::{
     payload::Wire,
 };
 
-/// Events of `stream` with event time in `[from_ms, to_ms)`, ascending by `E`.
+/// Events of `stream` with event time in `[from_ms, to_ms)`, ascending by `E`: only while the
+/// symbol trades (a delisted symbol's streams fall silent).
 #[must_use]
 pub fn events(market: Market, stream: &Stream, from_ms: u64, to_ms: u64, model: &Model) -> Vec<(u64, Value)> {
     let sym = stream.symbol.as_str();
-    let hs = model.config().history_start_ms;
+    let Some(life) = model.life(sym) else { return Vec::new() };
+    let hs = model.config().history_start_ms.max(life.listed_ms);
+    let to_ms = to_ms.min(life.end());
     if !model.has_symbol(market, sym) || !stream.kind.available_on(market) || to_ms <= hs {
         return Vec::new();
     }
@@ -80,7 +83,7 @@ pub fn events(market: Market, stream: &Stream, from_ms: u64, to_ms: u64, model: 
         StreamKind::BookTicker => every(100)
             .filter_map(|e| {
                 let d = model.depth(sym, venue, e, 1)?;
-                let ((bp, bq), (ap, aq)) = (d.bids[0], d.asks[0]);
+                let ((bp, bq), (ap, aq)) = (*d.bids.first()?, *d.asks.first()?);
                 let (b, bq, a, aq) = (w.price(bp), w.qty(bq.into()), w.price(ap), w.qty(aq.into()));
                 let v = if spot {
                     json!({ "u": d.update_id, "s": sym, "b": b, "B": bq, "a": a, "A": aq })
@@ -94,7 +97,9 @@ pub fn events(market: Market, stream: &Stream, from_ms: u64, to_ms: u64, model: 
             .collect(),
         StreamKind::Depth100ms => every(100)
             .filter_map(|e| {
-                let (old, new) = (model.depth(sym, venue, e - 100, 20)?, model.depth(sym, venue, e, 20)?);
+                // Every level of the book that changed: applied to the REST book of the previous
+                // update id, the diff gives the REST book of this one (see `model::book`).
+                let (old, new) = (model.depth(sym, venue, e - 100, usize::MAX)?, model.depth(sym, venue, e, usize::MAX)?);
                 let (b, a) = (diff(&old.bids, &new.bids, &w), diff(&old.asks, &new.asks, &w));
                 let v = if spot {
                     json!({ "e": "depthUpdate", "E": e, "s": sym, "U": old.update_id + 1, "u": new.update_id, "b": b, "a": a })
@@ -117,6 +122,7 @@ pub fn events(market: Market, stream: &Stream, from_ms: u64, to_ms: u64, model: 
                 Some((e, v))
             })
             .collect(),
+        StreamKind::ForceOrder => every(1000).filter_map(|e| force_order(model, sym, venue, e, &w)).collect(),
         StreamKind::RollingTicker(win) => every(1000)
             .filter_map(|e| {
                 let from = e.saturating_sub(win.millis());
@@ -134,10 +140,29 @@ pub fn events(market: Market, stream: &Stream, from_ms: u64, to_ms: u64, model: 
     }
 }
 
-/// Levels of `new` whose quantity changed, plus levels of `old` gone from `new` (quantity 0).
+/// Levels of `new` whose quantity changed, plus levels of `old` gone from `new` (quantity 0),
+/// ascending by price.
 fn diff(old: &[(u64, u64)], new: &[(u64, u64)], w: &Wire) -> Vec<Value> {
-    let mut out: Vec<(u64, u64)> = new.iter().filter(|l| !old.contains(l)).copied().collect();
-    out.extend(old.iter().filter(|(p, _)| !new.iter().any(|(q, _)| q == p)).map(|&(p, _)| (p, 0)));
-    out.sort_unstable_by_key(|l| l.0);
-    out.into_iter().map(|(p, q)| json!([w.price(p), w.qty(q.into())])).collect()
+    crate::model::book::diff_side(old, new).into_iter().map(|(p, q)| json!([w.price(p), w.qty(q.into())])).collect()
+}
+
+/// The liquidation order of second `e`, if one happened: about one every 8 seconds, a forced
+/// SELL (a long liquidated) at or below the best bid or a forced BUY at or above the best ask,
+/// filled at once (`X: FILLED`), in the shape of Binance's `forceOrder` event.
+fn force_order(model: &Model, sym: &str, venue: Venue, e: u64, w: &Wire) -> Option<(u64, Value)> {
+    use crate::model::rng::{hash, str_key};
+    let r = hash(&[model.config().seed, str_key(sym), e / 1000, 12]);
+    if !r.is_multiple_of(8) {
+        return None;
+    }
+    let c = &model.spec(sym)?.usdm;
+    let d = model.depth(sym, venue, e, 1)?;
+    let sell = (r >> 8) & 1 == 1;
+    let slip = c.tick * ((r >> 32) % 5);
+    let price = if sell { d.bids.first()?.0.checked_sub(slip)? } else { d.asks.first()?.0 + slip };
+    let qty = w.qty((c.mean_qty * (1 + (r >> 16) % 20)).into());
+    let v = json!({ "e": "forceOrder", "E": e, "o": {
+        "s": sym, "S": if sell { "SELL" } else { "BUY" }, "o": "LIMIT", "f": "IOC", "q": qty.clone(),
+        "p": w.price(price), "ap": w.price(price), "X": "FILLED", "l": qty.clone(), "z": qty, "T": e - 1 } });
+    Some((e, v))
 }

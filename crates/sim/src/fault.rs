@@ -1,7 +1,14 @@
 //! Fault injection, deterministic per seed: the same configuration and request sequence per
 //! endpoint produce the same faults, so a failing client test can be replayed exactly.
 
-use std::{collections::HashMap, sync::Mutex, time::Duration};
+use std::{
+    collections::HashMap,
+    sync::{
+        Mutex,
+        atomic::{AtomicU32, Ordering},
+    },
+    time::Duration,
+};
 
 use serde::{Deserialize, Serialize};
 
@@ -17,12 +24,20 @@ pub struct FaultConfig {
     pub jitter_ms: u64,
     /// Per-endpoint faults, applied in order; the first matching rule that fires wins.
     pub rules: Vec<FaultRule>,
-    /// Drop every WebSocket connection this long after it opened.
+    /// Drop every WebSocket connection this long after it opened ...
     pub ws_drop_after_ms: Option<u64>,
+    /// ... but only the first this many connections of the server's life (default: all).
+    pub ws_drop_times: Option<u32>,
     /// Stop sending on a WebSocket (without closing) this long after it opened ...
     pub ws_stall_after_ms: Option<u64>,
     /// ... for this long.
     pub ws_stall_ms: u64,
+    /// Leave out one diff-depth event (`@depth@100ms`) this long after a WebSocket opened, as a
+    /// lost message would: the next event's `U` (spot) / `pu` (USD-M) no longer follows the
+    /// previous `u`, which a client must detect and resynchronise from ...
+    pub ws_skip_depth_after_ms: Option<u64>,
+    /// ... on the first this many connections (default: all).
+    pub ws_skip_depth_times: Option<u32>,
 }
 
 /// One fault on the endpoints it matches.
@@ -139,11 +154,13 @@ fn default_msg() -> String {
     "An unknown error occurred while processing the request.".into()
 }
 
-/// Fault state: how many times each rule has matched.
+/// Fault state: how many times each rule has matched, and the WebSocket faults used so far.
 #[derive(Debug)]
 pub struct Faults {
     cfg: FaultConfig,
     counts: Mutex<HashMap<(usize, String), u32>>,
+    ws_drops: AtomicU32,
+    ws_skips: AtomicU32,
 }
 
 /// Uniform draw in [0, 1) from (seed, key, n, salt): FNV-1a then a splitmix64 finaliser, stable
@@ -162,7 +179,18 @@ fn draw(seed: u64, key: &str, n: u32, salt: u8) -> f64 {
 impl Faults {
     #[must_use]
     pub fn new(cfg: FaultConfig) -> Self {
-        Self { cfg, counts: Mutex::new(HashMap::new()) }
+        Self { cfg, counts: Mutex::new(HashMap::new()), ws_drops: AtomicU32::new(0), ws_skips: AtomicU32::new(0) }
+    }
+
+    /// Whether a connection that reached `ws_drop_after_ms` is dropped (counts it if so).
+    pub fn take_ws_drop(&self) -> bool {
+        take(&self.ws_drops, self.cfg.ws_drop_times)
+    }
+
+    /// Whether a connection that reached `ws_skip_depth_after_ms` skips its depth event (counts
+    /// it if so).
+    pub fn take_ws_skip(&self) -> bool {
+        take(&self.ws_skips, self.cfg.ws_skip_depth_times)
     }
 
     #[must_use]
@@ -200,6 +228,12 @@ impl Faults {
         };
         Duration::from_millis(self.cfg.latency_ms + jitter)
     }
+}
+
+/// Uses one of `times` (unlimited when `None`).
+fn take(used: &AtomicU32, times: Option<u32>) -> bool {
+    let n = used.fetch_add(1, Ordering::Relaxed);
+    times.is_none_or(|t| n < t)
 }
 
 fn matches(pattern: &str, id: &str, path: &str) -> bool {
@@ -244,6 +278,13 @@ mod tests {
         assert_eq!(a, seq(&faults(rules)));
         let fired = a.iter().filter(|x| **x).count();
         assert!((16..=48).contains(&fired), "fired {fired} of 64");
+    }
+
+    #[test]
+    fn websocket_faults_fire_the_configured_number_of_times() {
+        let f = faults("ws_drop_after_ms = 100\nws_drop_times = 1\nws_skip_depth_after_ms = 50\n");
+        assert_eq!((f.take_ws_drop(), f.take_ws_drop()), (true, false));
+        assert!((0..5).all(|_| f.take_ws_skip()), "no limit: every connection");
     }
 
     #[test]

@@ -2,9 +2,11 @@
 //!
 //! [`spawn`] starts it in-process on an ephemeral loopback port (tests, demo, benchmarks);
 //! [`router`] gives the bare axum app. Every market-data route comes from `binance::ENDPOINTS`;
-//! the signed `USER_DATA` routes (leverage brackets) are in [`user_data`].
+//! the signed `USER_DATA` routes (leverage brackets, [`brackets`]) are in [`user_data`]. The model
+//! holds a universe of symbols ([`model::universe`]) with listings and delistings.
 
 pub mod archive_tree;
+pub mod brackets;
 pub mod config;
 pub mod events;
 pub mod fault;

@@ -59,10 +59,12 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    /// The request's symbol (or pair), known to the model.
+    /// The request's symbol (or pair), known to the model and listed by now (Binance answers
+    /// -1121 for a symbol it has not listed yet; a delisted one keeps its history).
     fn symbol(&self) -> Result<&str, ApiError> {
         let s = self.q.symbol.as_deref().or(self.q.pair.as_deref()).ok_or_else(|| ApiError::missing("symbol"))?;
-        if self.model.has_symbol(self.ep.market, s) { Ok(s) } else { Err(ApiError::invalid_symbol()) }
+        let listed = self.model.life(s).is_some_and(|l| l.is_listed(self.now));
+        if self.model.has_symbol(self.ep.market, s) && listed { Ok(s) } else { Err(ApiError::invalid_symbol()) }
     }
 
     fn interval(&self) -> Result<u64, ApiError> {

@@ -64,7 +64,10 @@ pub(crate) async fn admit(
 ) -> Result<(u32, Option<FaultAction>), Response> {
     let n = state.stats.record(ep);
     let used = match state.limits.admit(ip, ep.market, weight, ep.bucket, crate::server::wall_ms()) {
-        Admission::Ok { used } => used,
+        Admission::Ok { used } => {
+            state.stats.record_weight(ep.market, weight);
+            used
+        }
         Admission::TooMany { used, retry_after_secs } => {
             state.stats.record_429();
             let msg = format!(

@@ -23,6 +23,8 @@ pub struct Stats {
     per_endpoint: Vec<AtomicU64>,
     too_many: AtomicU64,
     banned: AtomicU64,
+    /// Request weight admitted, spot then USD-M.
+    weight: [AtomicU64; 2],
 }
 
 impl Stats {
@@ -31,6 +33,7 @@ impl Stats {
             per_endpoint: ENDPOINTS.iter().chain(user_data::ROUTES).map(|_| AtomicU64::new(0)).collect(),
             too_many: AtomicU64::new(0),
             banned: AtomicU64::new(0),
+            weight: [AtomicU64::new(0), AtomicU64::new(0)],
         }
     }
 
@@ -44,6 +47,17 @@ impl Stats {
     pub fn record(&self, ep: &Endpoint) -> u64 {
         let i = Self::index(ep).unwrap_or(0);
         self.per_endpoint[i].fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// Counts `weight` admitted on `market`.
+    pub fn record_weight(&self, market: Market, weight: u32) {
+        self.weight[usize::from(market == Market::UsdM)].fetch_add(u64::from(weight), Ordering::Relaxed);
+    }
+
+    /// Request weight admitted on `market` so far (what a client spent of its budget).
+    #[must_use]
+    pub fn weight(&self, market: Market) -> u64 {
+        self.weight[usize::from(market == Market::UsdM)].load(Ordering::Relaxed)
     }
 
     pub fn record_429(&self) {

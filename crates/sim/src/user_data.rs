@@ -1,7 +1,7 @@
 //! The `USER_DATA` routes: signed requests of the one simulated account
 //! ([`crate::config::UserDataConfig`]). Served: `GET /fapi/v1/leverageBracket`
 //! ([`binance::brackets::LEVERAGE_BRACKETS`]), answering the shipped bracket table in effect on
-//! the server clock's date.
+//! the server clock's date, and generated tables for the other listed symbols ([`crate::brackets`]).
 //!
 //! A request is metered and faulted like every route (`rest::admit`), then checked in
 //! this order: the `X-MBX-APIKEY` header (401, -2015), the parameters (-1104 unread, -1102
@@ -21,7 +21,7 @@ use binance::{
 };
 use serde_json::Value;
 
-use crate::{config::UserDataConfig, query::ApiError, rest, server::AppState};
+use crate::{config::UserDataConfig, model::Model, query::ApiError, rest, server::AppState};
 
 /// Every `USER_DATA` route of the simulator.
 pub const ROUTES: &[Endpoint] = &[brackets::LEVERAGE_BRACKETS];
@@ -41,7 +41,7 @@ pub async fn handle(ep: &'static Endpoint, State(state): State<Arc<AppState>>, r
     let now = state.now_ms();
     let result = authenticate(ep, &state.cfg.user_data, req.headers(), &query, &raw, now).and_then(|()| {
         if ep.name == brackets::LEVERAGE_BRACKETS.name {
-            leverage_brackets(&raw, now)
+            leverage_brackets(&state.model, &raw, now)
         } else {
             Err(ApiError::new(500, -1000, format!("no simulated body for {}", ep.id())))
         }
@@ -119,10 +119,10 @@ fn split_signature(query: &str) -> (String, Option<&str>) {
     (signed.join("&"), signature)
 }
 
-/// The shipped brackets on the server's date: the array of every symbol, or with `symbol`
-/// that symbol's object (the two shapes of the USD-M docs).
-fn leverage_brackets(raw: &[(String, String)], now_ms: u64) -> Result<Value, ApiError> {
-    let all = brackets::shipped_response(&utc_date(now_ms));
+/// The brackets on the server's date: the array of every symbol, or with `symbol` that
+/// symbol's object (the two shapes of the USD-M docs).
+fn leverage_brackets(model: &Model, raw: &[(String, String)], now_ms: u64) -> Result<Value, ApiError> {
+    let all = crate::brackets::response(model, &utc_date(now_ms), now_ms);
     let Some(symbol) = value(raw, "symbol") else { return Ok(all) };
     if !rest::is_symbol_like(symbol) {
         return Err(ApiError::illegal("symbol", "^[A-Z0-9-_.]{1,20}$"));
@@ -217,12 +217,18 @@ mod tests {
 
     #[test]
     fn brackets_of_the_date_all_or_one_symbol() {
-        let all = leverage_brackets(&[], NOW).unwrap();
-        assert_eq!(all, brackets::shipped_response("2024-06-01"));
-        let one = leverage_brackets(&pairs("symbol=ethusdt"), NOW).unwrap();
+        let model = Model::new(crate::model::ModelConfig::default());
+        let all = leverage_brackets(&model, &[], NOW).unwrap();
+        let shipped = brackets::shipped_response("2024-06-01");
+        assert_eq!(all.as_array().unwrap()[..2], shipped.as_array().unwrap()[..], "shipped tables first, as shipped");
+        assert_eq!(all.as_array().unwrap().len(), model.listed(NOW).count(), "one table per listed symbol");
+        let one = leverage_brackets(&model, &pairs("symbol=ethusdt"), NOW).unwrap();
         assert_eq!(one, all[1]);
         assert_eq!(one["symbol"], "ETHUSDT");
-        assert_eq!(leverage_brackets(&pairs("symbol=XRPUSDT"), NOW).unwrap_err().code, -1121);
-        assert_eq!(leverage_brackets(&pairs("symbol=BTC%24"), NOW).unwrap_err().code, -1100);
+        let generated = &model.listed(NOW).nth(2).unwrap().symbol;
+        let one = leverage_brackets(&model, &pairs(&format!("symbol={generated}")), NOW).unwrap();
+        assert_eq!(one["symbol"], generated.as_str());
+        assert_eq!(leverage_brackets(&model, &pairs("symbol=XRPUSDT"), NOW).unwrap_err().code, -1121);
+        assert_eq!(leverage_brackets(&model, &pairs("symbol=BTC%24"), NOW).unwrap_err().code, -1100);
     }
 }

@@ -1,5 +1,6 @@
 //! The WebSocket side: raw (`/ws/<stream>`) and combined (`/stream`) connections, live
-//! SUBSCRIBE / UNSUBSCRIBE / LIST_SUBSCRIPTIONS, server pings, and injected drops and stalls.
+//! SUBSCRIBE / UNSUBSCRIBE / LIST_SUBSCRIPTIONS, server pings, and injected drops, stalls and
+//! lost depth events.
 
 use std::{sync::Arc, time::Duration};
 
@@ -11,7 +12,10 @@ use axum::{
     http::Uri,
     response::{IntoResponse, Response},
 };
-use binance::{Market, stream::Stream};
+use binance::{
+    Market,
+    stream::{Stream, StreamKind},
+};
 use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio::time::{Instant, MissedTickBehavior, interval};
@@ -100,6 +104,8 @@ async fn session(socket: WebSocket, market: Market, combined: bool, mut subs: Ve
     let ping_every = Duration::from_millis(state.cfg.ws.ping_interval_ms.max(1));
     let mut ping = tokio::time::interval_at(opened + ping_every, ping_every);
     let mut cursor = state.now_ms();
+    // The depth event left out on this connection (`ws_skip_depth_after_ms`), once.
+    let mut skip_pending = faults.ws_skip_depth_after_ms.is_some();
     loop {
         tokio::select! {
             msg = rx.next() => match msg {
@@ -120,16 +126,25 @@ async fn session(socket: WebSocket, market: Market, combined: bool, mut subs: Ve
             },
             _ = tick.tick() => {
                 let age = opened.elapsed().as_millis() as u64;
-                if faults.ws_drop_after_ms.is_some_and(|d| age >= d) {
+                if faults.ws_drop_after_ms.is_some_and(|d| age >= d) && state.faults.take_ws_drop() {
                     // An abrupt drop: no close frame, as when a proxy or Binance resets the socket.
                     return;
                 }
+                let skip_now = skip_pending && faults.ws_skip_depth_after_ms.is_some_and(|d| age >= d);
                 let now = state.now_ms();
                 let stalled = faults.ws_stall_after_ms.is_some_and(|s| age >= s && age < s + faults.ws_stall_ms);
                 if !stalled {
                     for s in &subs {
                         let name = s.name();
-                        for (_, ev) in events::events(market, s, cursor, now, &state.model) {
+                        let mut evs = events::events(market, s, cursor, now, &state.model);
+                        if skip_now && s.kind == StreamKind::Depth100ms && !evs.is_empty() {
+                            skip_pending = false;
+                            if state.faults.take_ws_skip() {
+                                log::info!("simulator: left out {name} event {} (fault)", evs[0].1["u"]);
+                                evs.remove(0);
+                            }
+                        }
+                        for (_, ev) in evs {
                             let text = if combined {
                                 format!("{{\"stream\":\"{name}\",\"data\":{ev}}}")
                             } else {

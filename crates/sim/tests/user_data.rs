@@ -55,8 +55,15 @@ async fn signed_request_gets_the_shipped_brackets_of_the_simulated_date() {
     let client = sim_client(&sim);
 
     let (r, tiers) = brackets::fetch(&client, None).await.unwrap();
-    assert_eq!(tiers, brackets::shipped(DATE));
-    assert_eq!(serde_json::from_slice::<Value>(&r.body).unwrap(), brackets::shipped_response(DATE));
+    // The shipped tables first, exactly as shipped; then one generated table per other listed
+    // symbol of the universe.
+    for (symbol, shipped) in brackets::shipped(DATE) {
+        assert_eq!(tiers[&symbol], shipped, "{symbol}");
+    }
+    let body = serde_json::from_slice::<Value>(&r.body).unwrap();
+    assert_eq!(body.as_array().unwrap()[..2], brackets::shipped_response(DATE).as_array().unwrap()[..]);
+    let listed = sim.state.model.listed(sim.state.now_ms()).count();
+    assert_eq!(tiers.len(), listed);
     assert_eq!((r.status, r.weight, r.attempts), (200, 1, 1));
     assert_eq!(r.used_weight, Some(2), "server time (1) + leverageBracket (1)");
     assert_eq!(sim.state.stats.requests(&LEVERAGE_BRACKETS), 1);

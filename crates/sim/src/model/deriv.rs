@@ -1,13 +1,20 @@
 //! Derivatives-side quantities: perp basis, index and mark prices, premium and funding (Binance's
-//! formula), open interest, long/short ratios and order books. All are pure functions of time.
+//! formula), the settlement price of a delisted perpetual, open interest, long/short ratios and
+//! order books. All are pure functions of time.
 
 use super::{
     MINUTE, Model, Series, Venue,
     fixed::div_round,
-    path::knot_noise,
-    rng::{gauss, hash, mix, unit},
+    life::SETTLEMENT_WINDOW_MS,
+    path::{knot_noise, knot_noise_by},
+    rng::{gauss, hash},
     trades::Trade,
 };
+
+/// The knot value `k` of a [`knot_noise`] of `key` and `spacing`.
+fn knot(key: u64, spacing: u64, k: u64) -> f64 {
+    gauss(hash(&[key, spacing, k]))
+}
 
 /// Funding interval (00:00, 08:00, 16:00 UTC).
 pub const FUNDING_MS: u64 = 8 * 3_600_000;
@@ -40,8 +47,29 @@ pub fn funding_formula(avg_premium_e8: i64) -> i64 {
 
 impl Model {
     /// Relative premium of a venue over spot: a stationary multi-scale process around +3 bp for
-    /// the perpetual (mean-reverting within about a day); quarterlies add a carry.
+    /// the perpetual (mean-reverting within about a day); quarterlies add a carry. A generated
+    /// symbol adds its own lasting level and slow 7- and 30-day swings, so its funding differs
+    /// from the others' and persists.
     pub(crate) fn basis(&self, s: usize, venue: Venue, t: u64) -> f64 {
+        self.basis_by(s, venue, t, &mut knot)
+    }
+
+    /// [`Model::basis`] at two instants, computing the knots they share once (a minute's two
+    /// ends share all of them but rarely one).
+    pub(crate) fn basis_pair(&self, s: usize, venue: Venue, a: u64, b: u64) -> (f64, f64) {
+        let mut seen: Vec<((u64, u64, u64), f64)> = Vec::with_capacity(12);
+        let mut memo = |key: u64, spacing: u64, k: u64| {
+            if let Some(&(_, z)) = seen.iter().find(|(x, _)| *x == (key, spacing, k)) {
+                return z;
+            }
+            let z = knot(key, spacing, k);
+            seen.push(((key, spacing, k), z));
+            z
+        };
+        (self.basis_by(s, venue, a, &mut memo), self.basis_by(s, venue, b, &mut memo))
+    }
+
+    fn basis_by(&self, s: usize, venue: Venue, t: u64, z: &mut dyn FnMut(u64, u64, u64) -> f64) -> f64 {
         let carry = match venue {
             Venue::Spot => return 0.0,
             Venue::Perp => 0.0,
@@ -49,11 +77,14 @@ impl Model {
             Venue::NextQuarter => 0.008,
         };
         let (k, sec) = (self.key(s, &[5]), t / 1000);
-        carry
-            + 0.0003
-            + 0.00012 * knot_noise(k, 1_800, sec)
-            + 0.00015 * knot_noise(k, 14_400, sec)
-            + 0.0002 * knot_noise(k, 86_400, sec)
+        let mut kn = |key: u64, spacing: u64| knot_noise_by(spacing, sec, |i| z(key, spacing, i));
+        let legacy = carry + 0.0003 + 0.00012 * kn(k, 1_800) + 0.00015 * kn(k, 14_400) + 0.0002 * kn(k, 86_400);
+        let p = self.profile_of(s);
+        if p.premium_level == 0.0 && p.premium_swing == 0.0 {
+            return legacy;
+        }
+        let slow = self.key(s, &[11]);
+        legacy + p.premium_level + p.premium_swing * (0.7 * kn(slow, 604_800) + 0.3 * kn(slow, 2_592_000))
     }
 
     /// `(index, mark)` in 1e-8 given the spot mid at `t`.
@@ -63,10 +94,14 @@ impl Model {
         ((index * E8).round() as u64, (mark * E8).round() as u64)
     }
 
-    /// One index or mark sample per second of minute `m` (`qty == 0`).
+    /// One index or mark sample per second of minute `m` (`qty == 0`); none outside the life.
     pub(crate) fn samples(&self, s: usize, series: Series, m: u64) -> Vec<Trade> {
         let t0 = self.minute_start(m);
-        let (a, b) = (self.mid(s, Venue::Spot, t0).ln(), self.mid(s, Venue::Spot, t0 + MINUTE).ln());
+        if !self.life_of(s).trades_at(t0) {
+            return Vec::new();
+        }
+        let (p0, p1) = self.minute_mids(s, Venue::Spot, m);
+        let (a, b) = (p0.ln(), p1.ln());
         (0..60u64)
             .map(|k| {
                 let t = t0 + k * 1000;
@@ -93,10 +128,11 @@ impl Model {
         Some((p * E8).round() as i64)
     }
 
-    /// Funding rate (1e-8) over the premium samples of the minutes in `[from, to)`.
+    /// Funding rate (1e-8) over the premium samples of the minutes in `[from, to)` (of the
+    /// symbol's life).
     #[must_use]
     pub fn funding_over(&self, symbol: &str, from: u64, to: u64) -> Option<i64> {
-        let from = from.max(self.cfg.history_start_ms);
+        let (from, to) = self.clip(self.index_of(symbol)?, from, to);
         let n = to.saturating_sub(from).div_ceil(MINUTE).max(1);
         let sum: i64 = (0..n).map(|k| self.premium_e8(symbol, from + k * MINUTE)).sum::<Option<i64>>()?;
         Some(funding_formula(div_round(i128::from(sum), i128::from(n)) as i64))
@@ -108,11 +144,29 @@ impl Model {
         self.funding_over(symbol, funding_time.saturating_sub(FUNDING_MS), funding_time)
     }
 
-    /// USD-M open interest at `t`, in the contract's quantity units.
+    /// The settlement of a delisted perpetual: `(delisting ms, price in 1e-8)`, the mean index
+    /// price over the 30 minutes before the delisting (Binance settles delisted perpetuals on an
+    /// index average). `None` for a symbol never delisted.
+    #[must_use]
+    pub fn settlement_e8(&self, symbol: &str) -> Option<(u64, u64)> {
+        let s = self.index_of(symbol)?;
+        let d = self.life_of(s).delisted_ms?;
+        let (from, _) = self.clip(s, d.saturating_sub(SETTLEMENT_WINDOW_MS), d);
+        let (sum, n) = (self.minute(from)..self.minute(d))
+            .flat_map(|m| self.samples(s, Series::Index, m))
+            .filter(|u| u.time >= from && u.time < d)
+            .fold((0i128, 0i128), |(sum, n), u| (sum + i128::from(u.price), n + 1));
+        Some((d, div_round(sum, n.max(1)) as u64))
+    }
+
+    /// USD-M open interest at `t`, in the contract's quantity units (0 outside the life).
     #[must_use]
     pub fn open_interest(&self, symbol: &str, t: u64) -> Option<u64> {
         let s = self.index_of(symbol)?;
-        let spec = &self.cfg.symbols[s];
+        if !self.life_of(s).trades_at(t) {
+            return Some(0);
+        }
+        let spec = &self.specs[s];
         let (k, sec) = (self.key(s, &[8]), t / 1000);
         let x =
             0.15 * knot_noise(k, 604_800, sec) + 0.05 * knot_noise(k, 86_400, sec) + 0.01 * knot_noise(k, 3_600, sec);
@@ -129,30 +183,11 @@ impl Model {
         Some(5_000 + (2_500.0 * x.tanh()).round() as u64)
     }
 
-    /// The book of `venue` at `t` with `levels` per side, regenerated every 100 ms around the mid.
+    /// The book of `venue` at `t` with at most `levels` per side (`usize::MAX`: all), the same
+    /// for every `t` of one 100 ms bucket; empty outside the symbol's life. See [`super::book`].
     #[must_use]
     pub fn depth(&self, symbol: &str, venue: Venue, t: u64, levels: usize) -> Option<Depth> {
         let s = self.index_of(symbol)?;
-        let c = self.contract(s, venue.market());
-        let bucket = t.saturating_sub(self.cfg.history_start_ms) / 100;
-        let h = self.key(s, &[10, venue as u64, bucket]);
-        let mid_ticks = self.mid(s, venue, t) * 10f64.powi(c.price_decimals as i32) / c.tick as f64;
-        let bid = (mid_ticks.floor() as u64).saturating_sub(h % 2).max(2);
-        let ask = mid_ticks.floor() as u64 + 1 + u64::from(h.is_multiple_of(4));
-        let side = |best: u64, dir: i64, tag: u64| {
-            let mut p = best;
-            (0..levels as u64)
-                .map_while(|i| {
-                    let r = mix(h ^ mix(tag << 32 | i));
-                    if i > 0 {
-                        let gap = 1 + (r >> 40) % 3;
-                        p = if dir < 0 { p.checked_sub(gap).filter(|&x| x > 0)? } else { p + gap };
-                    }
-                    let qty = (c.mean_qty as f64 * (0.1 + 8.0 * unit(r).powi(2))).round().max(1.0) as u64;
-                    Some((p * c.tick, qty))
-                })
-                .collect()
-        };
-        Some(Depth { update_id: 1_000_000 + bucket * 4 + h % 4, bids: side(bid, -1, 1), asks: side(ask, 1, 2) })
+        Some(self.book(s, venue, self.bucket(t), levels))
     }
 }

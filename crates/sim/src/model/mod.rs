@@ -2,25 +2,37 @@
 //! simulator serves. Any instant is computable directly (no simulation from the history start),
 //! and all payloads derive from the same trades, so klines, tickers and streams agree exactly.
 //!
-//! Layers: [`path`] (price paths and counts), [`trades`] (trades → klines), `series` (caching
-//! and range statistics), `deriv` (basis, index, mark, funding, open interest, depth).
+//! Layers: [`path`] (price paths and counts), [`factor`] (the universe's factor model and the
+//! path block cache), [`universe`] (the generated symbols), [`life`] (listings and delistings),
+//! [`trades`] (trades → klines), `series` (caching and range statistics), `deriv` (basis,
+//! index, mark, funding, settlement, open interest, depth).
 
+pub mod book;
+mod cache;
 mod deriv;
+pub mod factor;
 pub mod fixed;
+pub mod life;
 pub mod path;
 pub mod rng;
 pub mod series;
 pub mod trades;
+pub mod universe;
 
-use std::{collections::HashMap, sync::Mutex};
+use std::collections::HashMap;
 
 use binance::Market;
 
 pub use deriv::{Depth, FUNDING_MS, INTEREST_E8, Ratio, funding_formula};
+pub use factor::{Driver, Profile};
+pub use life::Life;
 pub use trades::{Agg, AggTrade, Kline, Trade};
+pub use universe::UniverseConfig;
 
 use self::{
-    path::{Haar, bridge},
+    cache::Cache,
+    factor::Paths,
+    path::{BLOCK, Haar},
     rng::{hash, str_key},
 };
 
@@ -36,23 +48,53 @@ pub struct ContractSpec {
     pub qty_decimals: u32,
     /// Mean trade size in quantity units.
     pub mean_qty: u64,
+    /// Minimum order notional in whole quote units [default: spot 5, USD-M 100].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_notional: Option<u64>,
+    /// `LOT_SIZE` `maxQty` in whole base units [default: spot 9000, USD-M 1000].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_qty: Option<u64>,
+    /// `MARKET_LOT_SIZE` `maxQty` in whole base units [default: spot 100, USD-M 120].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub market_max_qty: Option<u64>,
 }
 
-/// One configured symbol, listed on spot and USD-M (perpetual plus two quarterlies).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+/// Generated leverage brackets of a symbol without a shipped table ([`crate::brackets`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BracketSpec {
+    /// Initial leverage of the first tier (one of Binance's ladder: 125, 100, 75, 50, 25, 20).
+    pub max_leverage: u32,
+    /// Notional cap of the first tier, whole USDT.
+    pub first_cap: u64,
+}
+
+/// One symbol, listed on spot and USD-M (perpetual plus two quarterlies).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SymbolSpec {
     pub symbol: String,
     pub base_asset: String,
     pub quote_asset: String,
-    /// Price level (whole quote units) the path is built around.
-    pub initial_price: u64,
+    /// Price level (quote units) the path is built around.
+    pub initial_price: f64,
+    /// Annual vol of a configured symbol's own path (generated symbols: their factor model's
+    /// total, for information).
     pub annual_vol_pct: u32,
     pub spot: ContractSpec,
     pub usdm: ContractSpec,
     /// Typical open interest in whole base units.
     pub open_interest: u64,
     pub circulating_supply: u64,
+    /// Listing instant (ms); `None`: from the history start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listed_ms: Option<u64>,
+    /// Delisting instant (ms); `None`: never.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delisted_ms: Option<u64>,
+    /// Leverage brackets when Binance's shipped tables have none for the symbol.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub brackets: Option<BracketSpec>,
 }
 
 impl SymbolSpec {
@@ -63,17 +105,31 @@ impl SymbolSpec {
             symbol: format!("{base}USDT"),
             base_asset: base.into(),
             quote_asset: "USDT".into(),
-            initial_price,
+            initial_price: initial_price as f64,
             annual_vol_pct: vol,
             spot: ContractSpec {
                 price_decimals: 2,
                 tick: 1,
                 qty_decimals: spot_qty_dp,
                 mean_qty: 10u64.pow(spot_qty_dp) / 100,
+                min_notional: None,
+                max_qty: None,
+                market_max_qty: None,
             },
-            usdm: ContractSpec { price_decimals: 2, tick: fut_tick, qty_decimals: 3, mean_qty: 50 },
+            usdm: ContractSpec {
+                price_decimals: 2,
+                tick: fut_tick,
+                qty_decimals: 3,
+                mean_qty: 50,
+                min_notional: None,
+                max_qty: None,
+                market_max_qty: None,
+            },
             open_interest: 80_000_000_000 / initial_price,
             circulating_supply: 20_000_000 * 60_000 / initial_price,
+            listed_ms: None,
+            delisted_ms: None,
+            brackets: None,
         }
     }
 }
@@ -91,7 +147,10 @@ pub struct ModelConfig {
     pub seed: u64,
     /// No data exists before this instant (ms).
     pub history_start_ms: u64,
+    /// The configured symbols: each on its own path, as before the universe existed.
     pub symbols: Vec<SymbolSpec>,
+    /// Generated symbols after them, up to `universe.size` in all (`[model.universe]`).
+    pub universe: UniverseConfig,
 }
 
 impl Default for ModelConfig {
@@ -100,6 +159,7 @@ impl Default for ModelConfig {
             seed: 42,
             history_start_ms: 1_483_228_800_000, // 2017-01-01T00:00:00Z
             symbols: vec![SymbolSpec::default(), SymbolSpec::usdt("ETH", 3_000, 80, 4, 1)],
+            universe: UniverseConfig::default(),
         }
     }
 }
@@ -155,20 +215,53 @@ const EXTRA_LEVELS: &[u32] = &[1, 2, 3, 4, 6, 7, 9, 11, 13, 15, 18, 21];
 
 pub(crate) const MINUTE: u64 = 60_000;
 
-/// The market model. Cheap to share (`Send + Sync`): caches sit behind a mutex.
+/// The market model. Cheap to share (`Send + Sync`): caches sit behind sharded mutexes.
 #[derive(Debug)]
 pub struct Model {
     cfg: ModelConfig,
+    /// The configured symbols, then the generated ones.
+    specs: Vec<SymbolSpec>,
+    profiles: Vec<Profile>,
+    lives: Vec<Life>,
+    index: HashMap<String, usize>,
     keys: Vec<u64>,
-    minutes: Mutex<HashMap<(usize, Series, u64), Agg>>,
-    hours: Mutex<HashMap<(usize, Series, u64), Agg>>,
+    paths: Paths,
+    minutes: Cache<(usize, Series, u64), Agg>,
+    hours: Cache<(usize, Series, u64), Agg>,
 }
 
 impl Model {
     #[must_use]
     pub fn new(cfg: ModelConfig) -> Self {
-        let keys = cfg.symbols.iter().map(|s| hash(&[cfg.seed, str_key(&s.symbol)])).collect();
-        Self { cfg, keys, minutes: Mutex::default(), hours: Mutex::default() }
+        let mut specs = cfg.symbols.clone();
+        let mut profiles = vec![Profile::OWN; specs.len()];
+        for (spec, profile) in universe::generate(&cfg) {
+            specs.push(spec);
+            profiles.push(profile);
+        }
+        let keys: Vec<u64> = specs.iter().map(|s| hash(&[cfg.seed, str_key(&s.symbol)])).collect();
+        let hs = cfg.history_start_ms;
+        // Minute-aligned, inside the history.
+        let minute = |t: u64| hs + (t.max(hs) - hs).div_ceil(MINUTE) * MINUTE;
+        let lives = specs
+            .iter()
+            .map(|s| Life {
+                listed_ms: s.listed_ms.map_or(hs, minute),
+                delisted_ms: s.delisted_ms.map(|d| minute(d).max(s.listed_ms.map_or(hs, minute) + MINUTE)),
+            })
+            .collect();
+        let index = specs.iter().enumerate().map(|(i, s)| (s.symbol.clone(), i)).collect();
+        // The market factor: the configured symbols' own paths (BTCUSDT, ETHUSDT), or a path of
+        // its own when none is configured.
+        let mut market: Vec<u64> = (0..cfg.symbols.len()).map(|s| hash(&[keys[s], 1])).collect();
+        if market.is_empty() {
+            market.push(hash(&[cfg.seed, str_key("market factor")]));
+        }
+        let u = &cfg.universe;
+        let sectors = (0..u.sectors.max(1) as u64).map(|k| hash(&[cfg.seed, str_key("sector factor"), k])).collect();
+        let paths = Paths::new(market, sectors, u.market_vol_pct / 100.0, u.sector_vol_pct / 100.0);
+        let (minutes, hours) = (Cache::new(series::CACHE_CAP), Cache::new(series::CACHE_CAP));
+        Self { cfg, specs, profiles, lives, index, keys, paths, minutes, hours }
     }
 
     #[must_use]
@@ -176,23 +269,64 @@ impl Model {
         &self.cfg
     }
 
-    /// Every configured symbol trades on both markets.
+    /// Every symbol of the universe (configured, then generated), listed or not yet.
+    #[must_use]
+    pub fn symbols(&self) -> &[SymbolSpec] {
+        &self.specs
+    }
+
+    /// The symbols listed at `now` (in exchangeInfo, delisted ones included).
+    pub fn listed(&self, now: u64) -> impl Iterator<Item = &SymbolSpec> {
+        self.specs.iter().zip(&self.lives).filter(move |(_, l)| l.is_listed(now)).map(|(s, _)| s)
+    }
+
+    /// Whether `symbol` is in the universe at all; whether it is listed yet is [`Model::life`]'s.
     #[must_use]
     pub fn has_symbol(&self, _market: Market, symbol: &str) -> bool {
         self.index_of(symbol).is_some()
     }
 
     pub(crate) fn index_of(&self, symbol: &str) -> Option<usize> {
-        self.cfg.symbols.iter().position(|s| s.symbol == symbol)
+        self.index.get(symbol).copied()
     }
 
     #[must_use]
     pub fn spec(&self, symbol: &str) -> Option<&SymbolSpec> {
-        self.index_of(symbol).map(|i| &self.cfg.symbols[i])
+        self.index_of(symbol).map(|i| &self.specs[i])
+    }
+
+    /// How `symbol`'s prices and funding are generated.
+    #[must_use]
+    pub fn profile(&self, symbol: &str) -> Option<&Profile> {
+        self.index_of(symbol).map(|i| &self.profiles[i])
+    }
+
+    /// When `symbol` trades.
+    #[must_use]
+    pub fn life(&self, symbol: &str) -> Option<Life> {
+        self.index_of(symbol).map(|i| self.lives[i])
+    }
+
+    pub(crate) fn life_of(&self, s: usize) -> Life {
+        self.lives[s]
+    }
+
+    pub(crate) fn profile_of(&self, s: usize) -> &Profile {
+        &self.profiles[s]
+    }
+
+    /// First minute with trades of symbol `s`.
+    pub(crate) fn first_minute(&self, s: usize) -> u64 {
+        self.minute(self.lives[s].listed_ms)
+    }
+
+    /// `[from, to)` cut to the history and to symbol `s`'s life.
+    pub(crate) fn clip(&self, s: usize, from: u64, to: u64) -> (u64, u64) {
+        self.lives[s].clip(from.max(self.cfg.history_start_ms), to)
     }
 
     pub(crate) fn contract(&self, s: usize, market: Market) -> &ContractSpec {
-        let spec = &self.cfg.symbols[s];
+        let spec = &self.specs[s];
         if market == Market::Spot { &spec.spot } else { &spec.usdm }
     }
 
@@ -209,11 +343,23 @@ impl Model {
         self.cfg.history_start_ms + m * MINUTE
     }
 
-    /// Natural log of the spot mid at minute `m` (the shared driver of every venue).
-    fn log_mid(&self, s: usize, m: u64) -> f64 {
-        let spec = &self.cfg.symbols[s];
-        let sigma = f64::from(spec.annual_vol_pct) / 100.0 / (525_600f64).sqrt();
-        (spec.initial_price as f64).ln() + sigma * bridge(self.key(s, &[1]), m)
+    /// Natural logs of the spot mid at minutes `m` and `m + 1` (the shared driver of every
+    /// venue), from the symbol's cached path block.
+    fn log_mids(&self, s: usize, m: u64) -> (f64, f64) {
+        let (b, j) = (m / BLOCK, (m % BLOCK) as usize);
+        let block = self.paths.mids.get_or((s as u64, b), || {
+            let spec = &self.specs[s];
+            let ln_p0 = spec.initial_price.ln();
+            let values = match self.profiles[s].driver {
+                Driver::Own => {
+                    let sigma = f64::from(spec.annual_vol_pct) / 100.0 / (525_600f64).sqrt();
+                    self.paths.own_block(ln_p0, sigma, self.key(s, &[1]), b)
+                }
+                d @ Driver::Factor { .. } => self.paths.factor_block(ln_p0, d, self.key(s, &[1]), b),
+            };
+            values.into()
+        });
+        (block[j], block[j + 1])
     }
 
     /// Spot mid at any ms (geometric interpolation between minute points).
@@ -226,8 +372,16 @@ impl Model {
         let t = t.max(self.cfg.history_start_ms);
         let m = self.minute(t);
         let f = (t - self.minute_start(m)) as f64 / MINUTE as f64;
-        let (a, b) = (self.log_mid(s, m), self.log_mid(s, m + 1));
+        let (a, b) = self.log_mids(s, m);
         (a + (b - a) * f).exp() * (1.0 + self.basis(s, venue, t))
+    }
+
+    /// Spot mids at the start and the end of minute `m` (one block lookup).
+    pub(crate) fn minute_mids(&self, s: usize, venue: Venue, m: u64) -> (f64, f64) {
+        let (a, b) = self.log_mids(s, m);
+        let t0 = self.minute_start(m);
+        let (ba, bb) = self.basis_pair(s, venue, t0, t0 + MINUTE);
+        (a.exp() * (1.0 + ba), b.exp() * (1.0 + bb))
     }
 
     fn haars(&self, s: usize, venue: Venue) -> (Haar, Haar) {
@@ -238,21 +392,32 @@ impl Model {
         )
     }
 
-    /// `(first trade id, first aggregate id)` of minute `m`.
+    /// `(first trade id, first aggregate id)` of minute `m`: ids count from the listing, so
+    /// minutes before it all start at 0.
     pub(crate) fn first_ids(&self, s: usize, venue: Venue, m: u64) -> (u64, u64) {
         let (a, x) = self.haars(s, venue);
-        let pa = a.prefix(m);
-        (pa + x.prefix(m), pa)
+        let first = self.first_minute(s);
+        let m = m.max(first);
+        let (pa, px) = (a.prefix(m), x.prefix(m));
+        if first == 0 {
+            return (pa + px, pa);
+        }
+        let (fa, fx) = (a.prefix(first), x.prefix(first));
+        (pa - fa + px - fx, pa - fa)
     }
 
-    /// The trades of minute `m` (all of them, even beyond "now": callers cut at now).
+    /// The trades of minute `m` (all of them, even beyond "now": callers cut at now); none
+    /// outside the symbol's life.
     pub(crate) fn minute_trades(&self, s: usize, venue: Venue, m: u64) -> Vec<Trade> {
+        if !self.lives[s].trades_at(self.minute_start(m)) {
+            return Vec::new();
+        }
         let (ha, hx) = self.haars(s, venue);
         let (n_agg, n_extra) = (ha.value(m), hx.value(m));
         let (mut id, agg0) = self.first_ids(s, venue, m);
         let c = self.contract(s, venue.market()).clone();
         let t0 = self.minute_start(m);
-        let (p0, p1) = (self.mid(s, venue, t0), self.mid(s, venue, t0 + MINUTE));
+        let (p0, p1) = self.minute_mids(s, venue, m);
         let mut rng = rng::Rng::new(self.key(s, &[4, venue as u64, m]));
         let mut offsets: Vec<u64> = (0..n_agg).map(|_| rng.below(MINUTE - n_agg)).collect();
         offsets.sort_unstable();

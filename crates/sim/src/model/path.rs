@@ -36,13 +36,62 @@ pub fn bridge(key: u64, m: u64) -> f64 {
     }
 }
 
+/// Minutes per block of [`bridge_block`] (a power of two dividing the horizon).
+pub const BLOCK: u64 = 1 << 10;
+
+/// `bridge(key, m)` for every `m` in `[b·BLOCK, (b+1)·BLOCK]` (`BLOCK + 1` values, so the pair
+/// `(m, m + 1)` of any minute of the block is inside), bit-identical to [`bridge`]: the same
+/// nodes are computed from the same parents with the same operations, once each. A whole block
+/// costs about what two point evaluations cost per minute saved, which is what makes generating
+/// long kline ranges of many symbols cheap while every instant stays directly computable.
+#[must_use]
+pub fn bridge_block(key: u64, b: u64) -> Vec<f64> {
+    let n = BLOCK as usize;
+    let lo = b.saturating_mul(BLOCK);
+    if lo >= HORIZON {
+        return vec![bridge(key, HORIZON); n + 1];
+    }
+    let sd = |len: u64| (len as f64).min(DAMP_MINUTES).sqrt();
+    let (mut a, mut e) = (0u64, HORIZON);
+    let (mut wa, mut we) = (0.0, sd(HORIZON) * gauss(hash(&[key, u64::from(LEVELS), 0])));
+    while e - a > BLOCK {
+        let len = e - a;
+        let mid = a + len / 2;
+        let wm = 0.5 * (wa + we) + 0.5 * sd(len) * gauss(hash(&[key, len, mid]));
+        if lo < mid {
+            (e, we) = (mid, wm);
+        } else {
+            (a, wa) = (mid, wm);
+        }
+    }
+    let mut out = vec![0.0; n + 1];
+    (out[0], out[n]) = (wa, we);
+    // Breadth-first over dyadic levels: each midpoint from its two already-known endpoints.
+    let mut half = n / 2;
+    while half >= 1 {
+        let len = 2 * half as u64;
+        for i in (half..n).step_by(2 * half) {
+            let z = gauss(hash(&[key, len, lo + i as u64]));
+            out[i] = 0.5 * (out[i - half] + out[i + half]) + 0.5 * sd(len) * z;
+        }
+        half /= 2;
+    }
+    out
+}
+
 /// Stationary smooth noise with unit variance-ish: linear interpolation of iid normals on knots
 /// every `spacing` units; decorrelates after one spacing, hence mean-reverting.
 #[must_use]
 pub fn knot_noise(key: u64, spacing: u64, t: u64) -> f64 {
+    knot_noise_by(spacing, t, |k| gauss(hash(&[key, spacing, k])))
+}
+
+/// [`knot_noise`] with the knot values given by `z(k)`, so nearby instants can share them
+/// (bit-identical to it when `z(k) = gauss(hash(&[key, spacing, k]))`).
+pub fn knot_noise_by(spacing: u64, t: u64, mut z: impl FnMut(u64) -> f64) -> f64 {
     let k = t / spacing;
     let u = (t % spacing) as f64 / spacing as f64;
-    let (z0, z1) = (gauss(hash(&[key, spacing, k])), gauss(hash(&[key, spacing, k + 1])));
+    let (z0, z1) = (z(k), z(k + 1));
     (1.0 - u) * z0 + u * z1
 }
 
@@ -116,6 +165,18 @@ mod tests {
 
     /// `bridge(1, 12345)` = 130.3371496072678.
     const PINNED_BITS: u64 = 4_638_789_847_333_020_258;
+
+    #[test]
+    fn blocks_equal_point_evaluations_bit_for_bit() {
+        for (key, b) in [(1u64, 0u64), (1, 12), (77, 5_000), (9, HORIZON / BLOCK - 1), (9, HORIZON / BLOCK)] {
+            let block = bridge_block(key, b);
+            assert_eq!(block.len() as u64, BLOCK + 1);
+            for (j, w) in block.iter().enumerate() {
+                let m = b * BLOCK + j as u64;
+                assert_eq!(w.to_bits(), bridge(key, m).to_bits(), "key {key} minute {m}");
+            }
+        }
+    }
 
     #[test]
     fn bridge_is_deterministic_and_scaled() {

@@ -12,7 +12,7 @@ const WEEK: u64 = 604_800_000;
 /// Epoch was a Thursday; Binance weeks open on Monday.
 const WEEK_OFFSET: u64 = 4 * 86_400_000;
 /// Cache entries kept before a cache is dropped wholesale (bounded memory, simple eviction).
-const CACHE_CAP: usize = 2_000_000;
+pub(crate) const CACHE_CAP: usize = 2_000_000;
 
 /// Grid points `first + k·step` within `[first, last]`, filtered by Binance's paging rules:
 /// `start` ⇒ the first `limit` at or after it; else `end` ⇒ the last `limit` at or before it;
@@ -52,16 +52,7 @@ impl Model {
 
     fn cached(&self, hours: bool, k: (usize, Series, u64), f: impl FnOnce() -> Agg) -> Agg {
         let cache = if hours { &self.hours } else { &self.minutes };
-        if let Some(a) = cache.lock().expect("cache lock").get(&k) {
-            return *a;
-        }
-        let a = f();
-        let mut c = cache.lock().expect("cache lock");
-        if c.len() >= CACHE_CAP {
-            c.clear();
-        }
-        c.insert(k, a);
-        a
+        cache.get_or(k, f)
     }
 
     fn minute_agg(&self, s: usize, series: Series, m: u64) -> Agg {
@@ -76,9 +67,10 @@ impl Model {
         })
     }
 
-    /// Exact statistics of the series over `[from, to)` (clipped to the history start).
+    /// Exact statistics of the series over `[from, to)` (clipped to the history and the
+    /// symbol's life).
     pub(crate) fn stats(&self, s: usize, series: Series, from: u64, to: u64) -> Agg {
-        let mut t = from.max(self.cfg.history_start_ms);
+        let (mut t, to) = self.clip(s, from, to);
         let mut agg = Agg::default();
         while t < to {
             let m = self.minute(t);
@@ -107,21 +99,23 @@ impl Model {
         self.index_of(symbol).map(|s| self.stats(s, series, from, to))
     }
 
-    /// Price of the last unit strictly before `t`, if any.
+    /// Price of the last unit strictly before `t` (and before the delisting), if any.
     pub(crate) fn last_price_before(&self, s: usize, series: Series, t: u64) -> Option<u64> {
-        let hs = self.cfg.history_start_ms;
+        let hs = self.cfg.history_start_ms.max(self.life_of(s).listed_ms);
+        let t = t.min(self.life_of(s).end());
         let mut m = self.minute(t.checked_sub(1).filter(|&x| x >= hs)?);
+        let first = self.first_minute(s);
         loop {
             if let Some(u) = self.series_minute(s, series, m).iter().rev().find(|u| u.time < t) {
                 return Some(u.price);
             }
-            m = m.checked_sub(1)?;
+            m = m.checked_sub(1).filter(|&m| m >= first)?;
         }
     }
 
     /// The kline opening at `open`, aggregating what happened before `now`.
     pub(crate) fn kline_at(&self, s: usize, series: Series, open: u64, interval: u64, now: u64) -> Kline {
-        let from = open.max(self.cfg.history_start_ms);
+        let from = open.max(self.cfg.history_start_ms).max(self.life_of(s).listed_ms);
         let mut agg = self.stats(s, series, from, (open + interval).min(now));
         if agg.is_empty() {
             let p = self.last_price_before(s, series, from).unwrap_or_default();
@@ -131,6 +125,8 @@ impl Model {
     }
 
     /// A page of klines under Binance's startTime/endTime/limit rules; the newest may be open.
+    /// Only the symbol's life has klines: the first opens at the listing, the last holds the
+    /// trades before the delisting.
     #[must_use]
     #[allow(clippy::too_many_arguments)]
     pub fn klines(
@@ -144,7 +140,7 @@ impl Model {
         now: u64,
     ) -> Option<Vec<Kline>> {
         let s = self.index_of(symbol)?;
-        let hs = self.cfg.history_start_ms;
+        let (hs, now) = self.clip(s, 0, now);
         if now <= hs {
             return Some(Vec::new());
         }
@@ -157,7 +153,7 @@ impl Model {
     #[must_use]
     pub fn trades(&self, symbol: &str, venue: Venue, start: u64, end: u64) -> Vec<Trade> {
         let Some(s) = self.index_of(symbol) else { return Vec::new() };
-        let start = start.max(self.cfg.history_start_ms);
+        let (start, end) = self.clip(s, start, end);
         if end <= start {
             return Vec::new();
         }
@@ -186,11 +182,12 @@ impl Model {
         unit: impl Fn(Vec<Trade>) -> Vec<(u64, T)>,
         keep: impl Fn(&T) -> bool,
     ) -> Vec<T> {
-        let hs = self.cfg.history_start_ms;
-        if now <= hs || limit == 0 {
+        let (hs, end) = self.clip(s, 0, now);
+        if end <= hs || limit == 0 {
             return Vec::new();
         }
-        let last = self.minute(now - 1);
+        let last = self.minute(end - 1);
+        let first = self.first_minute(s);
         let mut out = Vec::new();
         let items = |m| unit(self.minute_trades(s, venue, m)).into_iter().filter(|(t, x)| *t < now && keep(x));
         match m0 {
@@ -203,7 +200,7 @@ impl Model {
                 }
             }
             None => {
-                for m in (0..=last).rev() {
+                for m in (first..=last).rev() {
                     let mut v: Vec<T> = items(m).map(|(_, x)| x).collect();
                     let need = limit - out.len();
                     out.extend(v.drain(v.len().saturating_sub(need)..).rev());
@@ -218,7 +215,8 @@ impl Model {
     }
 
     fn id_minute(&self, s: usize, venue: Venue, id: u64, now: u64, aggs: bool) -> Option<u64> {
-        let last = self.minute(now.checked_sub(1)?.max(self.cfg.history_start_ms));
+        let (hs, end) = self.clip(s, 0, now);
+        let last = self.minute(end.checked_sub(1)?.max(hs));
         let prefix = |m| {
             let (t, a) = self.first_ids(s, venue, m);
             if aggs { a } else { t }
@@ -257,14 +255,13 @@ impl Model {
         now: u64,
     ) -> Vec<AggTrade> {
         let Some(s) = self.index_of(symbol) else { return Vec::new() };
-        let hs = self.cfg.history_start_ms;
         let m0 = if let Some(id) = from_id {
             match self.id_minute(s, venue, id, now, true) {
                 Some(m) => Some(m),
                 None => return Vec::new(),
             }
         } else if let Some(st) = start {
-            Some(self.minute(st.max(hs)))
+            Some(self.minute(self.clip(s, st, u64::MAX).0))
         } else if let Some(e) = end {
             // only an end: the newest `limit` at or before it
             return self.agg_page(symbol, venue, None, None, None, limit, now.min(e.saturating_add(1)));

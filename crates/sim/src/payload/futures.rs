@@ -1,5 +1,6 @@
 //! USD-M-only payloads: premium index, funding history, delivery prices, open interest and the
-//! `/futures/data` statistics (kept 30 days, like Binance).
+//! `/futures/data` statistics (kept 30 days, like Binance). Series cover the symbol's life only;
+//! a delisted perpetual's premium index shows its settlement price.
 
 use serde_json::{Value, json};
 
@@ -23,6 +24,15 @@ fn e8(v: i128) -> Value {
 pub(super) fn premium_index(c: &Ctx) -> Result<Value, ApiError> {
     let sym = c.symbol()?;
     let m = c.model;
+    if let Some((delisted, settle)) = m.settlement_e8(sym)
+        && c.now >= delisted
+    {
+        let (p, zero) = (e8(settle.into()), e8(0));
+        return Ok(c.project(&super::market_obj(json!({
+            "symbol": sym, "markPrice": p, "indexPrice": p, "estimatedSettlePrice": p, "lastFundingRate": zero,
+            "interestRate": zero, "nextFundingTime": 0, "time": c.now,
+        }))));
+    }
     let (index, mark) = m.index_mark_e8(sym, c.now).ok_or_else(ApiError::invalid_symbol)?;
     let (settle, _) = m.index_mark_e8(sym, c.now - c.now % 60_000).ok_or_else(ApiError::invalid_symbol)?;
     let window = c.now - c.now % FUNDING_MS;
@@ -37,9 +47,11 @@ pub(super) fn premium_index(c: &Ctx) -> Result<Value, ApiError> {
 pub(super) fn funding_history(c: &Ctx) -> Result<Value, ApiError> {
     let sym = c.symbol()?;
     let m = c.model;
-    let hs = m.config().history_start_ms;
+    let life = m.life(sym).ok_or_else(ApiError::invalid_symbol)?;
+    let hs = m.config().history_start_ms.max(life.listed_ms);
+    // Settlements strictly after the listing and before the delisting.
     let first = (hs / FUNDING_MS + 1) * FUNDING_MS;
-    let Some(last) = c.now.checked_sub(1).map(|t| t - t % FUNDING_MS) else { return Ok(json!([])) };
+    let Some(last) = c.now.min(life.end()).checked_sub(1).map(|t| t - t % FUNDING_MS) else { return Ok(json!([])) };
     let rows = grid_page(first, last, FUNDING_MS, c.q.start_time, c.q.end_time, c.q.limit);
     Ok(rows
         .into_iter()
@@ -109,10 +121,11 @@ pub(super) fn statistics(c: &Ctx) -> Result<Value, ApiError> {
     let w = c.wire(sym);
     let m = c.model;
     let period = c.q.period.as_ref().map(|(_, ms)| *ms).ok_or_else(|| ApiError::missing("period"))?;
-    let hs = m.config().history_start_ms;
+    let life = m.life(sym).ok_or_else(ApiError::invalid_symbol)?;
+    let hs = m.config().history_start_ms.max(life.listed_ms);
     let floor = c.now.saturating_sub(KEEP_MS).max(hs);
     let first = floor.div_ceil(period) * period;
-    let Some(last) = c.now.checked_sub(period).map(|t| t - t % period) else { return Ok(json!([])) };
+    let Some(last) = c.now.min(life.end()).checked_sub(period).map(|t| t - t % period) else { return Ok(json!([])) };
     let rows = grid_page(first, last, period, c.q.start_time, c.q.end_time, c.q.limit);
     let spec = m.spec(sym).ok_or_else(ApiError::invalid_symbol)?;
     Ok(rows

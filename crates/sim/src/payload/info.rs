@@ -1,14 +1,18 @@
-//! Static-ish reference payloads: exchangeInfo (structure copied from the real wire files),
-//! fundingInfo, composite index info, multi-assets index and index constituents.
+//! Static-ish reference payloads: exchangeInfo (structure copied from the real wire files; the
+//! symbols listed at the server time, with their status, grids and limits), fundingInfo,
+//! composite index info, multi-assets index and index constituents.
 
 use binance::Market;
 use serde_json::{Value, json};
 
 use super::{Ctx, Wire, market_obj};
 use crate::{
-    model::{SymbolSpec, Venue, fixed::fmt_fixed},
+    model::{ContractSpec, Driver, Model, SymbolSpec, UniverseConfig, Venue, fixed::fmt_fixed},
     query::ApiError,
 };
+
+/// `onboardDate` of the configured symbols (BTCUSDT's real one, 2019-09-25).
+const LEGACY_ONBOARD_MS: u64 = 1_569_398_400_000;
 
 /// A decimal string of one integer unit at `dp` decimals (a tick or a step), padded to `out`.
 fn unit(units: u64, dp: u32, out: u32) -> String {
@@ -32,10 +36,18 @@ fn rate_limits(market: Market) -> Value {
     }
 }
 
-fn spot_symbol(s: &SymbolSpec) -> Value {
+/// `(min notional, LOT_SIZE maxQty, MARKET_LOT_SIZE maxQty)` in whole units, the market's
+/// legacy values where the contract sets none.
+fn limits(c: &ContractSpec, defaults: (u64, u64, u64)) -> (u64, u64, u64) {
+    (c.min_notional.unwrap_or(defaults.0), c.max_qty.unwrap_or(defaults.1), c.market_max_qty.unwrap_or(defaults.2))
+}
+
+fn spot_symbol(m: &Model, s: &SymbolSpec, now: u64) -> Value {
     let c = &s.spot;
+    let life = m.life(&s.symbol).expect("a listed symbol");
+    let (min_notional, max_qty, market_max) = limits(c, (5, 9000, 100));
     json!({
-        "symbol": s.symbol, "status": "TRADING", "baseAsset": s.base_asset, "baseAssetPrecision": 8,
+        "symbol": s.symbol, "status": life.spot_status(now), "baseAsset": s.base_asset, "baseAssetPrecision": 8,
         "quoteAsset": s.quote_asset, "quotePrecision": 8, "quoteAssetPrecision": 8,
         "baseCommissionPrecision": 8, "quoteCommissionPrecision": 8,
         "orderTypes": ["LIMIT", "LIMIT_MAKER", "MARKET", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT"],
@@ -45,15 +57,15 @@ fn spot_symbol(s: &SymbolSpec) -> Value {
         "filters": [
             { "filterType": "PRICE_FILTER", "minPrice": unit(c.tick, c.price_decimals, 8),
               "maxPrice": "1000000.00000000", "tickSize": unit(c.tick, c.price_decimals, 8) },
-            { "filterType": "LOT_SIZE", "minQty": unit(1, c.qty_decimals, 8), "maxQty": "9000.00000000",
+            { "filterType": "LOT_SIZE", "minQty": unit(1, c.qty_decimals, 8), "maxQty": unit(max_qty, 0, 8),
               "stepSize": unit(1, c.qty_decimals, 8) },
             { "filterType": "ICEBERG_PARTS", "limit": 10 },
-            { "filterType": "MARKET_LOT_SIZE", "minQty": "0.00000000", "maxQty": "100.00000000", "stepSize": "0.00000000" },
+            { "filterType": "MARKET_LOT_SIZE", "minQty": "0.00000000", "maxQty": unit(market_max, 0, 8), "stepSize": "0.00000000" },
             { "filterType": "TRAILING_DELTA", "minTrailingAboveDelta": 10, "maxTrailingAboveDelta": 2000,
               "minTrailingBelowDelta": 10, "maxTrailingBelowDelta": 2000 },
             { "filterType": "PERCENT_PRICE_BY_SIDE", "bidMultiplierUp": "5", "bidMultiplierDown": "0.2",
               "askMultiplierUp": "5", "askMultiplierDown": "0.2", "avgPriceMins": 5 },
-            { "filterType": "NOTIONAL", "minNotional": "5.00000000", "applyMinToMarket": true,
+            { "filterType": "NOTIONAL", "minNotional": unit(min_notional, 0, 8), "applyMinToMarket": true,
               "maxNotional": "9000000.00000000", "applyMaxToMarket": false, "avgPriceMins": 5 },
             { "filterType": "MAX_NUM_ORDERS", "maxNumOrders": 200 },
             { "filterType": "MAX_NUM_ALGO_ORDERS", "maxNumAlgoOrders": 5 }
@@ -64,26 +76,33 @@ fn spot_symbol(s: &SymbolSpec) -> Value {
     })
 }
 
-fn futures_symbol(s: &SymbolSpec) -> Value {
+fn futures_symbol(m: &Model, s: &SymbolSpec, now: u64) -> Value {
     let c = &s.usdm;
+    let life = m.life(&s.symbol).expect("a listed symbol");
+    let (min_notional, max_qty, market_max) = limits(c, (100, 1000, 120));
+    let onboard = s.listed_ms.map_or(LEGACY_ONBOARD_MS, |_| life.listed_ms);
+    let sub_type = match m.profile(&s.symbol).map(|p| p.driver) {
+        Some(Driver::Factor { sector, .. }) => UniverseConfig::sector_name(sector),
+        _ => "PoW".to_string(),
+    };
     json!({
-        "symbol": s.symbol, "pair": s.symbol, "contractType": "PERPETUAL", "deliveryDate": 4_133_404_800_000u64,
-        "onboardDate": 1_569_398_400_000u64, "status": "TRADING", "maintMarginPercent": "2.5000",
+        "symbol": s.symbol, "pair": s.symbol, "contractType": "PERPETUAL", "deliveryDate": life.delivery_date(now),
+        "onboardDate": onboard, "status": life.usdm_status(now), "maintMarginPercent": "2.5000",
         "requiredMarginPercent": "5.0000", "baseAsset": s.base_asset, "quoteAsset": s.quote_asset,
         "marginAsset": s.quote_asset, "pricePrecision": c.price_decimals, "quantityPrecision": c.qty_decimals,
-        "baseAssetPrecision": 8, "quotePrecision": 8, "underlyingType": "COIN", "underlyingSubType": ["PoW"],
+        "baseAssetPrecision": 8, "quotePrecision": 8, "underlyingType": "COIN", "underlyingSubType": [sub_type],
         "settlePlan": 0, "triggerProtect": "0.0500", "liquidationFee": "0.012500", "marketTakeBound": "0.05",
         "maxMoveOrderLimit": 10000,
         "filters": [
             { "filterType": "PRICE_FILTER", "minPrice": unit(c.tick, c.price_decimals, c.price_decimals),
               "maxPrice": "4529764", "tickSize": unit(c.tick, c.price_decimals, c.price_decimals) },
-            { "filterType": "LOT_SIZE", "stepSize": unit(1, c.qty_decimals, c.qty_decimals), "maxQty": "1000",
+            { "filterType": "LOT_SIZE", "stepSize": unit(1, c.qty_decimals, c.qty_decimals), "maxQty": unit(max_qty, 0, 0),
               "minQty": unit(1, c.qty_decimals, c.qty_decimals) },
-            { "filterType": "MARKET_LOT_SIZE", "stepSize": unit(1, c.qty_decimals, c.qty_decimals), "maxQty": "120",
+            { "filterType": "MARKET_LOT_SIZE", "stepSize": unit(1, c.qty_decimals, c.qty_decimals), "maxQty": unit(market_max, 0, 0),
               "minQty": unit(1, c.qty_decimals, c.qty_decimals) },
             { "filterType": "MAX_NUM_ORDERS", "limit": 200 },
             { "filterType": "MAX_NUM_ALGO_ORDERS", "limit": 10 },
-            { "filterType": "MIN_NOTIONAL", "notional": "100" },
+            { "filterType": "MIN_NOTIONAL", "notional": unit(min_notional, 0, 0) },
             { "filterType": "PERCENT_PRICE", "multiplierUp": "1.0500", "multiplierDown": "0.9500", "multiplierDecimal": "4" }
         ],
         "orderTypes": ["LIMIT", "MARKET", "STOP", "STOP_MARKET", "TAKE_PROFIT", "TAKE_PROFIT_MARKET", "TRAILING_STOP_MARKET"],
@@ -92,11 +111,11 @@ fn futures_symbol(s: &SymbolSpec) -> Value {
 }
 
 pub(super) fn exchange_info(c: &Ctx) -> Value {
-    let syms = &c.model.config().symbols;
+    let syms: Vec<&SymbolSpec> = c.model.listed(c.now).collect();
     let full = match c.ep.market {
         Market::Spot => json!({
             "timezone": "UTC", "serverTime": c.now, "rateLimits": rate_limits(Market::Spot), "exchangeFilters": [],
-            "symbols": syms.iter().map(spot_symbol).collect::<Vec<_>>(),
+            "symbols": syms.iter().map(|s| spot_symbol(c.model, s, c.now)).collect::<Vec<_>>(),
         }),
         Market::UsdM => {
             let mut assets = vec![json!({ "asset": "USDT", "marginAvailable": true, "autoAssetExchange": "-10000" })];
@@ -107,7 +126,7 @@ pub(super) fn exchange_info(c: &Ctx) -> Value {
             json!({
                 "timezone": "UTC", "serverTime": c.now, "futuresType": "U_MARGINED",
                 "rateLimits": rate_limits(Market::UsdM), "exchangeFilters": [], "assets": assets,
-                "symbols": syms.iter().map(futures_symbol).collect::<Vec<_>>(),
+                "symbols": syms.iter().map(|s| futures_symbol(c.model, s, c.now)).collect::<Vec<_>>(),
             })
         }
     };
@@ -116,9 +135,7 @@ pub(super) fn exchange_info(c: &Ctx) -> Value {
 
 pub(super) fn funding_info(c: &Ctx) -> Value {
     c.model
-        .config()
-        .symbols
-        .iter()
+        .listed(c.now)
         .map(|s| {
             c.project(&market_obj(json!({
                 "symbol": s.symbol, "adjustedFundingRateCap": "0.02000000", "adjustedFundingRateFloor": "-0.02000000",
@@ -167,9 +184,7 @@ pub(super) fn asset_index(c: &Ctx) -> Result<Value, ApiError> {
     let wanted = c.q.symbol.as_deref();
     let syms: Vec<&SymbolSpec> = c
         .model
-        .config()
-        .symbols
-        .iter()
+        .listed(c.now)
         .filter(|s| wanted.is_none_or(|w| w == s.symbol || w == format!("{}USD", s.base_asset)))
         .collect();
     if syms.is_empty() {
@@ -197,7 +212,7 @@ pub(super) fn constituents(c: &Ctx) -> Result<Value, ApiError> {
     let sym = c.symbol()?;
     let w = Wire::new(c.model, sym, Market::UsdM);
     let d = c.model.depth(sym, Venue::Spot, c.now, 1).ok_or_else(ApiError::invalid_symbol)?;
-    let spot_price = d.bids[0].0;
+    let spot_price = d.bids.first().map_or(0, |b| b.0);
     let spot_w = Wire::new(c.model, sym, Market::Spot);
     let list: Vec<Value> = [("binance", 0u64, "0.40000000"), ("coinbase", 1, "0.25000000"), ("okex", 2, "0.20000000"), ("bybit", 3, "0.15000000")]
         .iter()

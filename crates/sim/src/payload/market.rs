@@ -143,7 +143,8 @@ pub(super) fn book_ticker(c: &Ctx) -> Result<Value, ApiError> {
     let sym = c.symbol()?;
     let w = c.wire(sym);
     let d = c.model.depth(sym, Venue::of(c.ep.market), c.now, 1).ok_or_else(ApiError::invalid_symbol)?;
-    let (b, a) = (d.bids[0], d.asks[0]);
+    // A delisted symbol's book is empty: Binance then sends zeros.
+    let (b, a) = (d.bids.first().copied().unwrap_or_default(), d.asks.first().copied().unwrap_or_default());
     Ok(c.project(&obj(json!({
         "symbol": sym, "bidPrice": w.price(b.0), "bidQty": w.qty(b.1.into()),
         "askPrice": w.price(a.0), "askQty": w.qty(a.1.into()), "time": c.now,
