@@ -1,5 +1,6 @@
 //! Paginated REST history into the raw archive: weight-optimal pages on a fixed grid, fetched
-//! concurrently through the shared weight limiter, resumable after any crash.
+//! concurrently through the shared weight limiter, resumable after any crash. This module plans
+//! and reports one series of one symbol; [`crate::schedule`] runs many of them interleaved.
 //!
 //! Resumability comes from the layout, not from a journal: every page has a fixed key on a grid
 //! (its start time, or its first id), is written atomically, and records whether it was
@@ -9,7 +10,6 @@
 use std::{borrow::Cow, collections::BTreeMap, fmt, time::Instant};
 
 use binance::{Market, endpoint, rest::RestClient};
-use futures::StreamExt;
 use serde::{
     Deserialize, Deserializer, Serialize,
     de::{IgnoredAny, MapAccess, SeqAccess, Visitor},
@@ -128,10 +128,10 @@ impl<'de> Deserialize<'de> for RowKey {
     }
 }
 /// One page of the plan: its key, request parameters and completeness rule.
-type Page = (u64, Vec<(&'static str, String)>, Rule);
+pub(crate) type Page = (u64, Vec<(&'static str, String)>, Rule);
 
-/// Binance's clock, read once per job: pages ending after it are marked incomplete.
-async fn server_time(client: &RestClient, market: Market) -> Result<u64> {
+/// Binance's clock, read once per run: pages ending after it are marked incomplete.
+pub(crate) async fn server_time(client: &RestClient, market: Market) -> Result<u64> {
     let ep = endpoint::find(market, "time").expect("time row");
     let r = client.get(ep, &[]).await?;
     let v: Value =
@@ -152,7 +152,7 @@ fn base_params(job: &Job) -> Vec<(&'static str, String)> {
 }
 
 /// A page being stored: its row keys once on disk.
-type Stored = tokio::task::JoinHandle<Result<Vec<RowKey>>>;
+pub(crate) type Stored = tokio::task::JoinHandle<Result<Vec<RowKey>>>;
 
 /// Progress callback: rows stored (called from the writer threads).
 pub type OnRows = std::sync::Arc<dyn Fn(usize) + Send + Sync>;
@@ -277,20 +277,36 @@ async fn first_id_at(client: &RestClient, job: &Job, t: u64, until: u64) -> Resu
     Ok(None)
 }
 
-/// Backfills one series into the raw archive.
+/// A job with its plan: the pages still to fetch, and the report so far.
+pub(crate) struct Planned {
+    pub job: Job,
+    /// Pages not yet stored complete, in key order.
+    pub todo: Vec<Page>,
+    /// Effective `[from, to)`: clipped to the server time and to Binance's retention.
+    pub from: u64,
+    pub to: u64,
+    pub report: Report,
+    pub t0: Instant,
+}
+
+impl Planned {
+    /// Rows the job should end with, for a progress bar: exact for a time grid, the pages'
+    /// capacity for ids.
+    #[must_use]
+    pub fn estimate(&self) -> u64 {
+        match self.job.spec.step_ms {
+            0 => self.report.pages as u64 * u64::from(self.report.page_limit),
+            step => self.to.saturating_sub(self.from) / step,
+        }
+    }
+}
+
+/// Lays out the pages of `job` on its grid, given Binance's clock `now`.
 ///
 /// # Errors
-/// Only errors before paging (server time, id lookup); failed pages are listed in the report
-/// and fetched again by the next run.
-pub async fn run(
-    client: &RestClient,
-    store: &RawStore,
-    job: &Job,
-    concurrency: usize,
-    on_rows: OnRows,
-) -> Result<Report> {
+/// Reading the pages already stored, or the id lookups of an id-paged series.
+pub(crate) async fn plan(client: &RestClient, store: &RawStore, job: &Job, now: u64) -> Result<Planned> {
     let t0 = Instant::now();
-    let now = server_time(client, job.market).await?;
     let spec = &job.spec;
     let limit = spec.page_limit();
     let mut from = job.from_ms;
@@ -369,27 +385,33 @@ pub async fn run(
         }
     }
     report.pages = plan.len();
-    let todo: Vec<_> = plan.into_iter().filter(|(k, _, _)| !done.contains_key(k)).collect();
+    let todo: Vec<Page> = plan.into_iter().filter(|(k, _, _)| !done.contains_key(k)).collect();
     report.skipped = report.pages - todo.len();
-    let writes = std::sync::Arc::new(tokio::sync::Semaphore::new(2 * concurrency.max(1)));
-    let pending: Vec<(u64, Result<Stored>)> = futures::stream::iter(todo)
-        .map(|(key, params, rule)| {
-            let (writes, on_rows) = (writes.clone(), on_rows.clone());
-            async move { (key, fetch_page(client, store, job, key, params, rule, writes, on_rows).await) }
-        })
-        .buffer_unordered(concurrency.max(1))
-        .collect()
-        .await;
-    let mut results = Vec::with_capacity(pending.len());
-    for (key, p) in pending {
-        let r = match p {
-            Ok(h) => h.await.unwrap_or_else(|e| Err(Error::invalid(format!("page {key}"), format!("writer: {e}")))),
-            Err(e) => Err(e),
-        };
-        results.push((key, r));
-    }
-    // Rows and gaps over the whole requested range, from what is now stored: the pages just
-    // fetched are already parsed, the others are read back.
+    Ok(Planned { job: job.clone(), todo, from, to, report, t0 })
+}
+
+/// Fetches one planned page of `job` (see [`fetch_page`]).
+pub(crate) async fn fetch(
+    client: &RestClient,
+    store: &RawStore,
+    job: &Job,
+    page: Page,
+    writes: std::sync::Arc<tokio::sync::Semaphore>,
+    on_rows: OnRows,
+) -> (u64, Result<Stored>) {
+    let (key, params, rule) = page;
+    (key, fetch_page(client, store, job, key, params, rule, writes, on_rows).await)
+}
+
+/// The report of a planned job once its fetched pages are in: rows and gaps over the whole
+/// requested range, from what is now stored (the pages just fetched are already parsed, the
+/// others are read back). Blocking: reads pages from disk.
+///
+/// # Errors
+/// A stored page that cannot be read back.
+pub(crate) fn finish(store: &RawStore, planned: Planned, results: Vec<(u64, Result<Vec<RowKey>>)>) -> Result<Report> {
+    let Planned { job, from, to, mut report, t0, .. } = planned;
+    let spec = &job.spec;
     let mut rows = Vec::new();
     let mut fetched = std::collections::BTreeSet::new();
     for (key, r) in results {
@@ -431,6 +453,23 @@ pub async fn run(
     }
     report.elapsed_ms = t0.elapsed().as_millis() as u64;
     Ok(report)
+}
+
+/// Backfills one series into the raw archive (one job of [`crate::schedule::run_all`]).
+///
+/// # Errors
+/// Only errors before paging (server time, id lookup); failed pages are listed in the report
+/// and fetched again by the next run.
+pub async fn run(
+    client: &RestClient,
+    store: &RawStore,
+    job: &Job,
+    concurrency: usize,
+    on_rows: OnRows,
+) -> Result<Report> {
+    let progress = std::sync::Arc::new(crate::schedule::RowsOnly(on_rows));
+    let mut reports = crate::schedule::run_all(client, store, std::slice::from_ref(job), concurrency, progress).await?;
+    reports.pop().expect("one report per job")
 }
 
 #[cfg(test)]

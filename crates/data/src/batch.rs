@@ -3,7 +3,9 @@
 //! produce it; the catalog writer is the only consumer.
 
 use nautilus_model::{
-    data::{Bar, CustomData, FundingRateUpdate, IndexPriceUpdate, MarkPriceUpdate, QuoteTick, TradeTick},
+    data::{
+        Bar, CustomData, FundingRateUpdate, IndexPriceUpdate, MarkPriceUpdate, OrderBookDelta, QuoteTick, TradeTick,
+    },
     instruments::InstrumentAny,
 };
 
@@ -13,6 +15,8 @@ pub enum Batch {
     Bars(Vec<Bar>),
     Trades(Vec<TradeTick>),
     Quotes(Vec<QuoteTick>),
+    /// L2 order book deltas: a snapshot (clear + adds) then the diffs, per recorded book.
+    Deltas(Vec<OrderBookDelta>),
     MarkPrices(Vec<MarkPriceUpdate>),
     IndexPrices(Vec<IndexPriceUpdate>),
     Funding(Vec<FundingRateUpdate>),
@@ -29,6 +33,7 @@ impl Batch {
             Batch::Bars(v) => v.len(),
             Batch::Trades(v) => v.len(),
             Batch::Quotes(v) => v.len(),
+            Batch::Deltas(v) => v.len(),
             Batch::MarkPrices(v) => v.len(),
             Batch::IndexPrices(v) => v.len(),
             Batch::Funding(v) => v.len(),
@@ -49,6 +54,7 @@ impl Batch {
             Batch::Bars(_) => "bars",
             Batch::Trades(_) => "trades",
             Batch::Quotes(_) => "quotes",
+            Batch::Deltas(_) => "order_book_deltas",
             Batch::MarkPrices(_) => "mark_prices",
             Batch::IndexPrices(_) => "index_prices",
             Batch::Funding(_) => "funding_rates",

@@ -8,7 +8,8 @@
 //!   compared with the catalog (a difference is an error and nothing is written); the others are
 //!   written as one file per contiguous run between existing intervals. Writing a batch twice
 //!   leaves the catalog byte-identical.
-//! - [`Catalog::ls`] lists every data type and identifier with rows, range and bar gaps.
+//! - [`Catalog::ls`] lists every data type and identifier with rows, range and bar gaps;
+//!   [`Catalog::recorded_gaps`] the holes of recorded streams ([`StreamGap`], [`GapTable`]).
 //!
 //! Rebuilding from raw is [`crate::ingest::rebuild`]'s.
 //!
@@ -23,8 +24,8 @@ use std::{
 use nautilus_core::UnixNanos;
 use nautilus_model::{
     data::{
-        Bar, BarType, CustomData, Data, FundingRateUpdate, HasTsInit, IndexPriceUpdate, MarkPriceUpdate, QuoteTick,
-        TradeTick,
+        Bar, BarType, CustomData, Data, FundingRateUpdate, HasTsInit, IndexPriceUpdate, MarkPriceUpdate,
+        OrderBookDelta, QuoteTick, TradeTick,
     },
     instruments::{Instrument, InstrumentAny},
     types::fixed::{FIXED_PRECISION, HIGH_PRECISION_MODE},
@@ -34,6 +35,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     batch::Batch,
+    custom::StreamGap,
     error::{Error, Result},
     parse::{kline::spec_interval_ns, time::ns_to_rfc3339},
 };
@@ -152,6 +154,7 @@ macro_rules! typed_item {
 typed_item!(Bar, "bars", |b| b.bar_type.to_string(), query_typed_data);
 typed_item!(TradeTick, "trades", |t| t.instrument_id.to_string(), query_typed_data);
 typed_item!(QuoteTick, "quotes", |t| t.instrument_id.to_string(), query_typed_data);
+typed_item!(OrderBookDelta, "order_book_deltas", |t| t.instrument_id.to_string(), query_typed_data);
 typed_item!(MarkPriceUpdate, "mark_prices", |t| t.instrument_id.to_string(), query_typed_data);
 typed_item!(IndexPriceUpdate, "index_prices", |t| t.instrument_id.to_string(), query_typed_data);
 typed_item!(FundingRateUpdate, "funding_rate_update", |t| t.instrument_id.to_string(), query_typed);
@@ -289,6 +292,7 @@ impl Catalog {
             Batch::Bars(v) => self.write_items(v, "bars"),
             Batch::Trades(v) => self.write_items(v, "trades"),
             Batch::Quotes(v) => self.write_items(v, "quotes"),
+            Batch::Deltas(v) => self.write_items(v, "order_book_deltas"),
             Batch::MarkPrices(v) => self.write_items(v, "mark_prices"),
             Batch::IndexPrices(v) => self.write_items(v, "index_prices"),
             Batch::Funding(v) => self.write_items(v, "funding_rate_update"),
@@ -506,6 +510,77 @@ fn parquet_rows(path: &Path) -> Result<u64> {
     let f = std::fs::File::open(path).map_err(Error::io(path))?;
     let r = SerializedFileReader::new(f).map_err(|e| Error::invalid(path.display().to_string(), e.to_string()))?;
     Ok(u64::try_from(r.metadata().file_metadata().num_rows()).unwrap_or_default())
+}
+
+impl Catalog {
+    /// Every hole of the recordings in the catalog ([`StreamGap`] rows), by instrument then time.
+    ///
+    /// # Errors
+    /// The catalog cannot be read.
+    pub fn recorded_gaps(&mut self) -> Result<Vec<StreamGap>> {
+        let ids: Vec<String> = sorted_dirs(&self.path.join("data/custom/StreamGap"))?.iter().map(|d| name(d)).collect();
+        let mut out = Vec::new();
+        for id in ids {
+            let rows = self
+                .inner
+                .query_custom_data_dynamic("StreamGap", Some(std::slice::from_ref(&id)), None, None, None, None, true)
+                .map_err(Error::catalog(format!("reading custom/StreamGap {id}")))?;
+            for d in rows {
+                if let Data::Custom(c) = d
+                    && let Some(g) = c.data.as_any().downcast_ref::<StreamGap>()
+                {
+                    out.push(g.clone());
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The recorded-gaps table of `alphalab catalog ls`.
+#[derive(Debug, Clone, Copy)]
+pub struct GapTable<'a>(pub &'a [StreamGap]);
+
+impl fmt::Display for GapTable<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let header = ["INSTRUMENT", "KIND", "FROM", "TO", "LENGTH", "STREAMS", "REASON"];
+        let rows: Vec<[String; 7]> = self
+            .0
+            .iter()
+            .map(|g| {
+                let reason: String = g.reason.chars().take(90).collect();
+                [
+                    g.instrument_id.to_string(),
+                    g.kind.clone(),
+                    iso(g.from_ns),
+                    iso(g.to_ns),
+                    format!("{:.3} s", g.to_ns.saturating_sub(g.from_ns) as f64 / 1e9),
+                    g.streams.clone(),
+                    reason,
+                ]
+            })
+            .collect();
+        let mut width = header.map(str::len);
+        for r in &rows {
+            for (w, c) in width.iter_mut().zip(r) {
+                *w = (*w).max(c.chars().count());
+            }
+        }
+        let line = |f: &mut fmt::Formatter<'_>, cells: &[&str]| -> fmt::Result {
+            let parts: Vec<String> = cells
+                .iter()
+                .zip(width)
+                .enumerate()
+                .map(|(i, (c, w))| if i == 4 { format!("{c:>w$}") } else { format!("{c:<w$}") })
+                .collect();
+            writeln!(f, "{}", parts.join("  ").trim_end())
+        };
+        line(f, &header)?;
+        for r in &rows {
+            line(f, &r.iter().map(String::as_str).collect::<Vec<_>>())?;
+        }
+        Ok(())
+    }
 }
 
 /// The `alphalab catalog ls` table.

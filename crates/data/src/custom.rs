@@ -1,11 +1,13 @@
 //! Custom data types for Binance futures statistics (open interest, long/short ratios, taker
-//! volume) and the funding settlement mark price, defined with nautilus' `#[custom_data]` macro
-//! so they go through the engine (`Data::Custom`) and the Parquet catalog.
+//! volume), the funding settlement mark price, and what recorded streams carry beyond
+//! NautilusTrader's types (liquidation orders, the predicted funding rate, and the holes of a
+//! recording), defined with nautilus' `#[custom_data]` macro so they go through the engine
+//! (`Data::Custom`) and the Parquet catalog.
 //!
 //! Statistics are `f64`: they are for signals, never prices or quantities that orders or PnL are
-//! computed from, and `f64` (or text) is what the macro's Arrow encoding supports. The settlement
-//! mark price is money, so it is kept as its exact decimal text. Call [`register_custom_data`]
-//! once before the catalog reads or writes any of them.
+//! computed from, and `f64` (or text) is what the macro's Arrow encoding supports. Money (the
+//! settlement mark price, liquidation prices and sizes, rates) is kept as its exact decimal
+//! text. Call [`register_custom_data`] once before the catalog reads or writes any of them.
 
 use std::sync::Arc;
 
@@ -67,6 +69,73 @@ pub struct FundingMark {
     pub ts_init: UnixNanos,
 }
 
+/// USD-M `@forceOrder`: one liquidation order, as Binance publishes it (at most the latest
+/// one per symbol per second). Decimals are the exact wire text.
+#[custom_data]
+pub struct Liquidation {
+    pub instrument_id: InstrumentId,
+    /// `"BUY"` (a short was liquidated) or `"SELL"` (a long was).
+    pub side: String,
+    /// Order type (`"LIMIT"`).
+    pub order_type: String,
+    /// Time in force (`"IOC"`).
+    pub time_in_force: String,
+    /// Original quantity (`q`).
+    pub quantity: String,
+    /// Order price (`p`).
+    pub price: String,
+    /// Average fill price (`ap`).
+    pub average_price: String,
+    /// Order status (`"FILLED"`, ...).
+    pub status: String,
+    /// Last filled quantity (`l`).
+    pub last_filled_quantity: String,
+    /// Accumulated filled quantity (`z`).
+    pub filled_quantity: String,
+    /// Trade time `T`.
+    pub ts_event: UnixNanos,
+    /// Receive time.
+    pub ts_init: UnixNanos,
+}
+
+/// USD-M `@markPrice`: the funding rate Binance currently predicts for the next settlement (`r`)
+/// and that settlement's time (`T`). Not a settlement: the rates actually settled are the
+/// `fundingRate` series (`FundingRateUpdate`), which the backtest's funding ledger applies.
+#[custom_data]
+pub struct FundingEstimate {
+    pub instrument_id: InstrumentId,
+    /// Exact decimal text (`r`).
+    pub rate: String,
+    /// Next funding time (`T`), Unix ns.
+    pub next_funding_ns: u64,
+    /// Event time `E`.
+    pub ts_event: UnixNanos,
+    /// Receive time.
+    pub ts_init: UnixNanos,
+}
+
+/// A stretch of a recording without (valid) data for an instrument: a reconnect
+/// (`kind = "connection"`: nothing received on the streams listed) or an order book out of sync
+/// (`kind = "depth"`: from the last diff applied to the resynchronisation, or the file's end).
+#[custom_data]
+pub struct StreamGap {
+    pub instrument_id: InstrumentId,
+    /// `"connection"` or `"depth"`.
+    pub kind: String,
+    /// Stream names, comma-separated.
+    pub streams: String,
+    pub reason: String,
+    /// Start of the hole, Unix ns.
+    pub from_ns: u64,
+    /// End of the hole, Unix ns.
+    pub to_ns: u64,
+    /// `from_ns`.
+    pub ts_event: UnixNanos,
+    /// When the hole was known to be over (`to_ns` for a connection gap; the resynchronisation
+    /// line for a depth gap).
+    pub ts_init: UnixNanos,
+}
+
 /// Which Binance long/short ratio a [`LongShortRatio`] holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum RatioKind {
@@ -125,7 +194,7 @@ macro_rules! into_custom {
     )*};
 }
 
-into_custom!(OpenInterest, LongShortRatio, TakerBuySellVolume, FundingMark);
+into_custom!(OpenInterest, LongShortRatio, TakerBuySellVolume, FundingMark, Liquidation, FundingEstimate, StreamGap);
 
 /// Registers the Arrow encoders/decoders of every custom type here with nautilus (idempotent);
 /// call once before the catalog reads or writes them.
@@ -137,4 +206,7 @@ pub fn register_custom_data() {
     nautilus_serialization::ensure_custom_data_registered::<LongShortRatio>();
     nautilus_serialization::ensure_custom_data_registered::<TakerBuySellVolume>();
     nautilus_serialization::ensure_custom_data_registered::<FundingMark>();
+    nautilus_serialization::ensure_custom_data_registered::<Liquidation>();
+    nautilus_serialization::ensure_custom_data_registered::<FundingEstimate>();
+    nautilus_serialization::ensure_custom_data_registered::<StreamGap>();
 }

@@ -2,15 +2,18 @@
 //! pipeline.
 //!
 //! - [`parse`]: one module per noun (`instrument`, `kline`, `trade`, `quote`, `prices`,
-//!   `funding`, `metrics`, `time`). Pure functions: no clock, no I/O, exact decimals, every
+//!   `funding`, `metrics`, `depth`, `book_sync`, `liquidation`, `recording`, `time`). Pure functions: no clock, no I/O, exact decimals, every
 //!   value stamped with the time it became knowable (no look-ahead).
 //! - [`custom`]: custom data types for futures statistics (open interest, long/short ratios,
-//!   taker volume), storable in the Parquet catalog.
+//!   taker volume) and recorded streams (liquidations, predicted funding, gaps), storable in the
+//!   Parquet catalog.
 //! - [`error`]: [`Error`], the crate's one error type (record-level faults name the field, the
 //!   value and the caller's source label).
 //! - [`raw`]: the raw archive (exact bytes + provenance), the pipeline's source of truth, filled
-//!   by [`dataset`] + [`backfill`] (paginated REST history), [`import`] (local bulk files) and
-//!   [`download`] (bulk files from data.binance.vision or a mirror).
+//!   by [`dataset`] + [`backfill`] (paginated REST history; [`schedule`] interleaves many symbols
+//!   through one weight budget, [`universe`] says which symbols: a list, `ALL`, `top:N`),
+//!   [`import`] (local bulk files), [`download`] (bulk files from data.binance.vision or a
+//!   mirror) and [`record`] (WebSocket streams as received, into [`recording`] files).
 //! - [`ingest`]: any stored raw item → catalog rows (used by backfill, import and rebuild alike).
 //! - [`catalog`]: idempotent writes and listings of the ParquetDataCatalog; [`batch`] is what it
 //!   writes; [`instruments`] come from the stored exchangeInfo.
@@ -27,8 +30,15 @@ pub mod ingest;
 pub mod instruments;
 pub mod parse;
 pub mod raw;
+pub mod record;
+pub mod recording;
+pub mod schedule;
+pub mod universe;
 
-pub use custom::{FundingMark, LongShortRatio, OpenInterest, RatioKind, TakerBuySellVolume, register_custom_data};
+pub use custom::{
+    FundingEstimate, FundingMark, Liquidation, LongShortRatio, OpenInterest, RatioKind, StreamGap, TakerBuySellVolume,
+    register_custom_data,
+};
 pub use error::{Error, Result, ResultExt};
 pub use parse::{
     funding::{

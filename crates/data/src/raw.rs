@@ -7,9 +7,16 @@
 //! raw/rest/<market>/<dataset>/<SYMBOL>/<key:020>.json.gz   one REST page: provenance + exact body
 //! raw/archive/<data.binance.vision path>                    an imported bulk file, unchanged
 //! raw/archive/<...>.provenance.json                         where it came from, its sha256
+//! raw/stream/<market>/<SYMBOL>/<YYYY-MM-DD>/<HH-MM-SS.mmm>.jsonl.gz
+//!                                                           a recording: `<receive ns> <JSON>`
+//!                                                           lines from that instant (UTC), one
+//!                                                           hour at most when recorded here
+//! raw/stream/<...>.jsonl.gz.provenance.json                 stream URL (or imported file), sha256
+//! raw/stream/<...>.jsonl.gz.partial                         a recording being written
 //! ```
 //!
-//! Every write is atomic (temp file + rename), so a killed process leaves whole pages only.
+//! Every write is atomic (temp file + rename), so a killed process leaves whole pages only; a
+//! recording is written as `.partial` and renamed once complete ([`crate::recording`]).
 
 use std::{
     io::{Read, Write},
@@ -216,6 +223,33 @@ impl RawStore {
         Ok(dest)
     }
 
+    /// Folder of the recordings of one symbol.
+    #[must_use]
+    pub fn stream_dir(&self, market: Market, symbol: &str) -> PathBuf {
+        self.root.join("raw/stream").join(market.to_string()).join(symbol.to_ascii_uppercase())
+    }
+
+    /// Path of the recording of `symbol` whose first line was received at `opened_ns`:
+    /// `<stream_dir>/<YYYY-MM-DD>/<HH-MM-SS.mmm>.jsonl.gz` (UTC).
+    #[must_use]
+    pub fn stream_path(&self, market: Market, symbol: &str, opened_ns: u64) -> PathBuf {
+        let t = chrono::DateTime::from_timestamp_nanos(i64::try_from(opened_ns).unwrap_or(i64::MAX));
+        self.stream_dir(market, symbol)
+            .join(t.format("%Y-%m-%d").to_string())
+            .join(format!("{}{STREAM_EXT}", t.format("%H-%M-%S%.3f")))
+    }
+
+    /// Every complete recording (not the sidecars, not `.partial` files), in path order (that
+    /// is, by market, symbol and time), for rebuilds.
+    #[must_use]
+    pub fn stream_files(&self) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        walk(&self.root.join("raw/stream"), &mut out);
+        out.retain(|p| p.to_string_lossy().ends_with(STREAM_EXT) && !is_temp(p));
+        out.sort();
+        out
+    }
+
     /// Every archived bulk file (not the sidecars), in path order, for rebuilds.
     #[must_use]
     pub fn archive_files(&self) -> Vec<PathBuf> {
@@ -226,6 +260,9 @@ impl RawStore {
         out
     }
 }
+
+/// Extension of a complete recording.
+pub const STREAM_EXT: &str = ".jsonl.gz";
 
 fn is_temp(p: &Path) -> bool {
     p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.') && n.ends_with(".tmp"))
@@ -301,6 +338,19 @@ mod tests {
         store.write_page(&path, &p).unwrap();
         let err = RawStore::read_page(&path).unwrap_err().to_string();
         assert!(err.starts_with(&path.display().to_string()) && err.contains("checksum mismatch"), "{err}");
+        std::fs::remove_dir_all(store.root()).unwrap();
+    }
+
+    #[test]
+    fn recordings_are_named_by_their_first_receive_time_and_listed_complete_only() {
+        let store = RawStore::new(tmp("stream"));
+        let p = store.stream_path(Market::UsdM, "btcusdt", 1_723_161_254_087_896_568);
+        assert_eq!(p, store.root().join("raw/stream/usdm/BTCUSDT/2024-08-08/23-54-14.087.jsonl.gz"));
+        write_atomic(&p, b"x").unwrap();
+        write_atomic(&sidecar(&p), b"{}").unwrap();
+        let partial = store.stream_path(Market::UsdM, "BTCUSDT", 1_723_161_300_000_000_000);
+        write_atomic(&PathBuf::from(format!("{}.partial", partial.display())), b"x").unwrap();
+        assert_eq!(store.stream_files(), vec![p]);
         std::fs::remove_dir_all(store.root()).unwrap();
     }
 

@@ -4,6 +4,7 @@
 //!
 //! - [`rest`]: the stored pages of one REST series → batches.
 //! - [`archive`]: one data.binance.vision file → batches, streamed in bounded chunks.
+//! - [`stream`]: one recording of WebSocket frames (and depth snapshots) → batches, streamed.
 //!
 //! An item's instrument comes from the latest exchangeInfo stored in the raw archive
 //! ([`crate::instruments::load_instrument`]). A failed ingest removes every catalog file it
@@ -11,6 +12,7 @@
 
 pub mod archive;
 pub mod rest;
+pub mod stream;
 
 use std::{
     fmt,
@@ -36,13 +38,15 @@ pub enum RawItem {
     Rest { market: Market, series: SeriesSpec, symbol: String },
     /// One bulk file under `raw/archive/`.
     Archive(PathBuf),
+    /// One recording under `raw/stream/`.
+    Stream(PathBuf),
 }
 
 impl fmt::Display for RawItem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             RawItem::Rest { market, series, symbol } => write!(f, "{market}/{}/{symbol}", series.folder()),
-            RawItem::Archive(p) => write!(f, "{}", p.display()),
+            RawItem::Archive(p) | RawItem::Stream(p) => write!(f, "{}", p.display()),
         }
     }
 }
@@ -59,12 +63,14 @@ impl RawItem {
                 let name = ArchiveName::parse(p, None)?;
                 (name.market, name.symbol)
             }
+            RawItem::Stream(p) => crate::recording::stream_owner(p)?,
         })
     }
 }
 
 /// Every raw item of the archive, in rebuild order: REST series by (market, series, symbol),
-/// then bulk files by path. exchangeInfo pages are the instruments' source, not an item.
+/// then bulk files by path, then recordings by path (market, symbol, time). exchangeInfo pages
+/// are the instruments' source, not an item.
 ///
 /// # Errors
 /// [`Error::Io`] listing `raw/`, [`Error::Request`] for a REST folder that names no series.
@@ -85,6 +91,7 @@ pub fn raw_items(store: &RawStore) -> Result<Vec<RawItem>> {
     }
     out.sort();
     out.extend(store.archive_files().into_iter().map(RawItem::Archive));
+    out.extend(store.stream_files().into_iter().map(RawItem::Stream));
     Ok(out)
 }
 
@@ -156,6 +163,10 @@ fn write_item(
         }
         RawItem::Archive(path) => {
             archive::convert_file(path, &instrument, archive::CHUNK_ROWS, &mut sink)?;
+        }
+        RawItem::Stream(path) => {
+            let counts = stream::convert_file(path, &instrument, archive::CHUNK_ROWS, &mut sink)?;
+            log::debug!("{item}: {counts:?}");
         }
     }
     Ok(())

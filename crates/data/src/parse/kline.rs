@@ -132,6 +132,43 @@ impl<'a> KlineRow<'a> {
     }
 }
 
+/// A WS `kline` event `{e: "kline", E, s, k: {t, T, s, i, o, c, h, l, v, n, x, q, V, Q, B}}`
+/// (bare or in a combined-stream envelope) → the [`Bar`] of the kline if it is closed (`x:
+/// true`), else `None` (the stream repeats a kline every second until it closes). The bar is
+/// stamped at its close like every kline (`ts_event = ts_init = t + interval`).
+///
+/// # Errors
+/// [`Error::MissingField`] / [`Error::InvalidType`] for the keys above,
+/// [`Error::UnsupportedInterval`] for `1M`, and the errors of [`parse_kline`].
+pub fn parse_kline_event(
+    v: &Value,
+    instrument_id: InstrumentId,
+    price_precision: u8,
+    size_precision: u8,
+) -> Result<Option<Bar>> {
+    let k = super::get(super::unwrap_stream(v), "k")?;
+    if !super::get_bool(k, "x")? {
+        return Ok(None);
+    }
+    let s = |f: &'static str| super::get_str(k, f);
+    let row = KlineRow {
+        open_time: scaled("t", super::get_u64(k, "t")?, NANOS_PER_MS)?,
+        open: s("o")?,
+        high: s("h")?,
+        low: s("l")?,
+        close: s("c")?,
+        volume: s("v")?,
+        close_time: scaled("T", super::get_u64(k, "T")?, NANOS_PER_MS)?,
+        quote_volume: s("q")?,
+        trades: super::get_u64(k, "n")?,
+        taker_buy_base_volume: s("V")?,
+        taker_buy_quote_volume: s("Q")?,
+        ignore: s("B")?,
+    };
+    let bt = bar_type(instrument_id, s("i")?, PriceType::Last)?;
+    parse_kline(&row, bt, price_precision, size_precision).map(Some)
+}
+
 /// Binance kline interval → (step, aggregation).
 fn interval_spec(interval: &str) -> Option<(usize, BarAggregation)> {
     use BarAggregation::{Day, Hour, Minute, Second, Week};
@@ -409,5 +446,25 @@ mod tests {
         let text = "open_time,open\n1637971200000,1,1\n";
         let err = parse_klines_csv(text, bt(), 2, 5).unwrap_err();
         assert_eq!(err, Error::ColumnCount { origin: "line 2".into(), expected: "12", got: 3 });
+    }
+
+    fn kline_event(closed: bool) -> Value {
+        serde_json::json!({"stream": "btcusdt@kline_1m", "data": {"e": "kline", "E": 1723161300000u64, "s": "BTCUSDT",
+            "k": {"t": 1723161240000u64, "T": 1723161299999u64, "s": "BTCUSDT", "i": "1m", "f": 1, "L": 9,
+                "o": "61800.10", "c": "61810.00", "h": "61820.00", "l": "61790.00", "v": "12.345", "n": 9,
+                "x": closed, "q": "763000.5", "V": "6.1", "Q": "377000.2", "B": "0"}}})
+    }
+
+    #[test]
+    fn a_closed_kline_event_is_a_bar_stamped_at_its_close() {
+        let id = InstrumentId::from("BTCUSDT-PERP.BINANCE");
+        let bar = parse_kline_event(&kline_event(true), id, 2, 3).unwrap().unwrap();
+        assert_eq!(bar.bar_type, BarType::from("BTCUSDT-PERP.BINANCE-1-MINUTE-LAST-EXTERNAL"));
+        assert_eq!(
+            (bar.ts_event, bar.ts_init),
+            (UnixNanos::from(1_723_161_300_000_000_000), UnixNanos::from(1_723_161_300_000_000_000))
+        );
+        assert_eq!(bar.close.to_string(), "61810.00");
+        assert_eq!(parse_kline_event(&kline_event(false), id, 2, 3).unwrap(), None, "an open kline is not a bar");
     }
 }

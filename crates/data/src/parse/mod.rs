@@ -13,12 +13,16 @@
 //! - Errors carry the field and value; the caller labels the source with
 //!   [`ResultExt::at`](crate::error::ResultExt::at).
 
+pub mod book_sync;
+pub mod depth;
 pub mod funding;
 pub mod instrument;
 pub mod kline;
+pub mod liquidation;
 pub mod metrics;
 pub mod prices;
 pub mod quote;
+pub mod recording;
 pub mod time;
 pub mod trade;
 

@@ -25,7 +25,7 @@ use super::{
     parse_price,
     time::{NANOS_PER_MS, scaled},
 };
-use crate::error::Result;
+use crate::{custom::FundingEstimate, error::Result};
 
 /// Decimals Binance uses on the wire for mark and index prices.
 pub const MARK_INDEX_PRECISION: u8 = 8;
@@ -117,6 +117,39 @@ pub fn parse_premium_index(
     let mark = parse_price(get_str(v, "markPrice")?, "markPrice", precision)?;
     let index = parse_price(get_str(v, "indexPrice")?, "indexPrice", precision)?;
     Ok((MarkPriceUpdate::new(instrument_id, mark, ts, ts), IndexPriceUpdate::new(instrument_id, index, ts, ts)))
+}
+
+/// A USD-M `markPriceUpdate` stream event `{e, E, s, p, i, P, r, T}` (bare or in a
+/// combined-stream envelope) → the mark price (`p`), the index price (`i`) and the funding rate
+/// Binance predicts for the next settlement (`r`, due at `T`), all at event time `E` and
+/// received at `ts_init`. Prices at `precision` (use [`MARK_INDEX_PRECISION`]).
+///
+/// # Errors
+/// [`Error::MissingField`](crate::Error::MissingField) /
+/// [`InvalidType`](crate::Error::InvalidType), price errors, an invalid decimal rate, and
+/// [`Error::Inconsistent`](crate::Error::Inconsistent) if `s` is not the instrument's symbol.
+pub fn parse_mark_price_event(
+    v: &Value,
+    instrument_id: InstrumentId,
+    precision: u8,
+    ts_init: nautilus_core::UnixNanos,
+) -> Result<(MarkPriceUpdate, IndexPriceUpdate, FundingEstimate)> {
+    let v = super::unwrap_stream(v);
+    let symbol = get_str(v, "s")?;
+    if symbol != super::instrument::binance_symbol(&instrument_id) {
+        return Err(super::inconsistent("s", symbol, format!("record is for {symbol}, instrument is {instrument_id}")));
+    }
+    let ts = scaled("E", get_u64(v, "E")?, NANOS_PER_MS)?;
+    let mark = parse_price(get_str(v, "p")?, "p", precision)?;
+    let index = parse_price(get_str(v, "i")?, "i", precision)?;
+    let rate = get_str(v, "r")?;
+    super::parse_decimal(rate, "r")?;
+    let next = scaled("T", get_u64(v, "T")?, NANOS_PER_MS)?;
+    Ok((
+        MarkPriceUpdate::new(instrument_id, mark, ts, ts_init),
+        IndexPriceUpdate::new(instrument_id, index, ts, ts_init),
+        FundingEstimate::new(instrument_id, rate.to_string(), next.as_u64(), ts, ts_init),
+    ))
 }
 
 #[cfg(test)]
@@ -224,5 +257,27 @@ mod tests {
                 reason: "record is for BTCUSDT, instrument is ETHUSDT-PERP.BINANCE".into()
             })
         );
+    }
+
+    #[test]
+    fn mark_price_event_gives_mark_index_and_the_predicted_funding() {
+        let v = json!({"stream": "btcusdt@markPrice@1s", "data": {"e": "markPriceUpdate", "E": 1562305380000u64,
+            "s": "BTCUSDT", "p": "11794.15000000", "i": "11784.62659091", "P": "11784.25641265", "r": "0.00038167",
+            "T": 1562306400000u64}});
+        let (m, i, f) = parse_mark_price_event(&v, id(), MARK_INDEX_PRECISION, UnixNanos::from(9)).unwrap();
+        assert_eq!((m.value, i.value), (Price::from("11794.15000000"), Price::from("11784.62659091")));
+        assert_eq!(
+            (m.ts_event, m.ts_init, i.ts_init),
+            (UnixNanos::from(1_562_305_380_000_000_000), UnixNanos::from(9), UnixNanos::from(9))
+        );
+        assert_eq!(
+            (f.rate.as_str(), f.next_funding_ns, f.ts_event),
+            ("0.00038167", 1_562_306_400_000_000_000, m.ts_event)
+        );
+        let other = json!({"e": "markPriceUpdate", "E": 1, "s": "ETHUSDT", "p": "1", "i": "1", "r": "0", "T": 1});
+        assert!(matches!(
+            parse_mark_price_event(&other, id(), 8, UnixNanos::default()),
+            Err(Error::Inconsistent { field: "s", .. })
+        ));
     }
 }

@@ -2,8 +2,10 @@
 //!
 //! Aggressor: `isBuyerMaker`/`m` true means the buyer was the resting order, so the taker sold
 //! → [`AggressorSide::Seller`]; otherwise [`AggressorSide::Buyer`]. The trade id is kept (for
-//! aggregate trades, the aggregate id `a`). `ts_event = ts_init =` trade time: a trade is known
-//! when it happens.
+//! aggregate trades, the aggregate id `a`). History (REST, archives): `ts_event = ts_init =`
+//! trade time, a trade is known when it happens. Recorded stream events
+//! ([`parse_trade_event`]): `ts_event` = trade time, `ts_init` = the receive time, when it was
+//! known to the recorder.
 
 use nautilus_model::{
     data::TradeTick,
@@ -35,14 +37,49 @@ fn tick(
     price_precision: u8,
     size_precision: u8,
 ) -> Result<TradeTick> {
+    tick_at(instrument_id, id, price, qty, (ts, ts), is_buyer_maker, price_precision, size_precision)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn tick_at(
+    instrument_id: InstrumentId,
+    id: u64,
+    price: &str,
+    qty: &str,
+    (ts_event, ts_init): (nautilus_core::UnixNanos, nautilus_core::UnixNanos),
+    is_buyer_maker: bool,
+    price_precision: u8,
+    size_precision: u8,
+) -> Result<TradeTick> {
     let price = parse_price(price, "price", price_precision)?;
     let size = parse_quantity(qty, "qty", size_precision)?;
     if size.is_zero() {
         return Err(out_of_range("qty", qty, "must be positive"));
     }
     let trade_id = TradeId::new_checked(id.to_string()).map_err(|e| inconsistent("id", id, e))?;
-    TradeTick::new_checked(instrument_id, price, size, side(is_buyer_maker), trade_id, ts, ts)
+    TradeTick::new_checked(instrument_id, price, size, side(is_buyer_maker), trade_id, ts_event, ts_init)
         .map_err(|e| inconsistent("qty", qty, e))
+}
+
+/// A WS `trade` event `{e: "trade", t, p, q, T, m, ...}` or `aggTrade` event `{e: "aggTrade", a,
+/// p, q, T, m, ...}` (bare or in a combined-stream envelope) → [`TradeTick`] with trade id `t`
+/// (or the aggregate id `a`), `ts_event` = `T`, `ts_init` = the receive time.
+///
+/// # Errors
+/// As [`parse_agg_trade`]; [`Error::MissingField`](crate::Error::MissingField) `t` when the
+/// event has neither `t` nor `a`.
+pub fn parse_trade_event(
+    v: &Value,
+    instrument_id: InstrumentId,
+    price_precision: u8,
+    size_precision: u8,
+    ts_init: nautilus_core::UnixNanos,
+) -> Result<TradeTick> {
+    let v = unwrap_stream(v);
+    let ts_event = scaled("T", get_u64(v, "T")?, NANOS_PER_MS)?;
+    let id = if v.get("t").is_none() && v.get("a").is_some() { get_u64(v, "a")? } else { get_u64(v, "t")? };
+    let (p, q) = (get_str(v, "p")?, get_str(v, "q")?);
+    tick_at(instrument_id, id, p, q, (ts_event, ts_init), get_bool(v, "m")?, price_precision, size_precision)
 }
 
 /// A REST `aggTrades` element `{a, p, q, f, l, T, m[, M]}` (or a WS `aggTrade` event, bare or in
@@ -147,6 +184,37 @@ mod tests {
         assert_eq!(t.trade_id, TradeId::new("966492864"));
         assert_eq!(t.ts_event, UnixNanos::from(1_634_944_096_877_000_000));
         assert_eq!(t.ts_init, t.ts_event);
+    }
+
+    #[rstest]
+    #[case::spot_trade(json!({"stream": "btcusdt@trade", "data": {"e": "trade", "E": 1723161255343u64, "s": "BTCUSDT",
+        "t": 3735683259u64, "p": "61837.63000000", "q": "0.02000000", "T": 1723161255342u64, "m": true, "M": true}}), "3735683259")]
+    #[case::usdm_trade(json!({"e": "trade", "E": 1723161255343u64, "T": 1723161255342u64, "s": "BTCUSDT",
+        "t": 5266583935u64, "p": "61837.63", "q": "0.02", "X": "MARKET", "m": true}), "5266583935")]
+    #[case::agg_trade(json!({"e": "aggTrade", "E": 1723161255343u64, "s": "BTCUSDT", "a": 77u64, "p": "61837.63",
+        "q": "0.02", "f": 1, "l": 2, "T": 1723161255342u64, "m": true}), "77")]
+    fn trade_events_are_stamped_at_receipt(#[case] v: Value, #[case] trade_id: &str) {
+        let t = parse_trade_event(&v, id(), 2, 5, UnixNanos::from(1_723_161_254_087_896_568)).unwrap();
+        assert_eq!(t.trade_id, TradeId::new(trade_id));
+        assert_eq!(
+            (t.price, t.size, t.aggressor_side),
+            (Price::from("61837.63"), Quantity::from("0.02000"), AggressorSide::Seller)
+        );
+        assert_eq!(t.ts_event, UnixNanos::from(1_723_161_255_342_000_000));
+        assert_eq!(
+            t.ts_init,
+            UnixNanos::from(1_723_161_254_087_896_568),
+            "the receive time, even behind the exchange clock"
+        );
+    }
+
+    #[test]
+    fn trade_event_without_an_id() {
+        let v = json!({"e": "trade", "p": "1", "q": "1", "T": 1723161255342u64, "m": true});
+        assert_eq!(
+            parse_trade_event(&v, id(), 2, 5, UnixNanos::default()),
+            Err(Error::MissingField { origin: String::new(), field: "t" })
+        );
     }
 
     #[test]
