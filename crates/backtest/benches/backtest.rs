@@ -9,6 +9,8 @@
 //!   fills compared one by one.
 //! - `sweep`: 16 EMA variants on 1 and 2 threads over data loaded once and shared, and the time
 //!   spent loading: once for the sweep against once per variant.
+//! - `universe`: a year of 1m bars for 100 perpetuals through the equal-weight baseline
+//!   rebalanced hourly (`universe/mod.rs`; `ALPHALAB_BENCH_INSTRUMENTS` overrides the 100).
 //!
 //! `ALPHALAB_BENCH_PYTHON` names a python with `nautilus_trader==1.227.0` (a relative path is
 //! taken from the workspace root); without it the Python columns are skipped.
@@ -16,7 +18,7 @@
 //! Full measurement (release-like `bench` profile; listing both packages keeps the feature set,
 //! and so the build, of the other benches):
 //! `ALPHALAB_BENCH_PYTHON=target/nt-venv/bin/python cargo bench -p alphalab -p alphalab-backtest --bench backtest`
-//! One group: `... --bench backtest -- fills` (or `ema`, `sweep`). Quick check in dev (numbers
+//! One group: `... --bench backtest -- fills` (or `ema`, `sweep`, `universe`). Quick check in dev (numbers
 //! meaningless, fills must match): `ALPHALAB_BENCH_BARS=3000 ... cargo bench --profile dev ...`.
 //! Python venv: `PYENV_VERSION=3.12.1 python3.12 -m venv target/nt-venv && target/nt-venv/bin/pip install nautilus_trader==1.227.0`.
 
@@ -24,6 +26,7 @@
 mod common;
 #[path = "../tests/parity/mod.rs"]
 mod parity;
+mod universe;
 
 use std::{path::Path, process::Command, sync::Arc, time::Instant};
 
@@ -97,6 +100,7 @@ fn sweep() -> Result<(), Box<dyn std::error::Error>> {
         base: base.clone(),
         grid: toml::from_str(grid)?,
         walk_forward: None,
+        search: None,
     };
     let t = Instant::now();
     let inputs = Arc::new(load_shared(&base)?);
@@ -143,8 +147,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     {
         return child(name);
     }
-    let groups: Vec<&str> =
-        if args.is_empty() { vec!["fills", "ema", "sweep"] } else { args.iter().map(String::as_str).collect() };
+    if args.first().is_some_and(|a| a == "--child-universe") {
+        return universe::child(bars());
+    }
+    let groups: Vec<&str> = if args.is_empty() {
+        vec!["fills", "ema", "sweep", "universe"]
+    } else {
+        args.iter().map(String::as_str).collect()
+    };
     let py = std::env::var("ALPHALAB_BENCH_PYTHON").ok().filter(|s| !s.is_empty());
     println!("{} synthetic 1m bars per scenario; each scenario in its own process", bars());
     let mut one_fill_eps = None;
@@ -186,6 +196,28 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     if groups.contains(&"sweep") {
         sweep()?;
+    }
+    if groups.contains(&"universe") {
+        let out = Command::new(std::env::current_exe()?).arg("--child-universe").output()?;
+        if !out.status.success() {
+            return Err(format!("universe: {}: {}", out.status, String::from_utf8_lossy(&out.stderr).trim()).into());
+        }
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let line = stdout.lines().rev().find(|l| l.starts_with('{')).ok_or("universe: no JSON line")?;
+        let u: universe::UniverseMeasured = serde_json::from_str(line)?;
+        println!(
+            "universe {} perps × {} 1m bars, equal weight hourly: {} events in {:.2} s = {:.0} events/s, {} fills, \
+             {} orders, {} funding settlements, peak RSS {:.0} MB",
+            u.instruments,
+            u.timestamps,
+            u.events,
+            u.seconds,
+            u.events as f64 / u.seconds,
+            u.fills,
+            u.orders,
+            u.funding_settlements,
+            u.peak_rss_mb
+        );
     }
     Ok(())
 }

@@ -1,13 +1,17 @@
 //! The researcher's interface: an [`Alpha`] is a black box that sees market events and states
 //! target positions. It knows nothing about venues, orders, fees or funding; the framework
 //! ([`crate::strategy`], [`crate::execution`]) turns its targets into orders.
+//!
+//! Two schedules ([`Schedule`]): per event (the default: `targets` after every event), or per
+//! timestamp for cross-sectional Alphas (`on_timestamp` once every instrument's events stamped
+//! `t` are in, then `targets` once, traded as one batch).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use data::{FundingPayment, LongShortRatio, OpenInterest, TakerBuySellVolume};
 use nautilus_core::UnixNanos;
 use nautilus_model::{
-    data::{Bar, CustomData, IndexPriceUpdate, MarkPriceUpdate, QuoteTick, TradeTick},
+    data::{Bar, BarType, CustomData, IndexPriceUpdate, MarkPriceUpdate, QuoteTick, TradeTick},
     identifiers::InstrumentId,
 };
 use rust_decimal::Decimal;
@@ -105,8 +109,13 @@ pub struct Context {
     pub wallets: BTreeMap<Wallet, BTreeMap<String, Decimal>>,
     /// The futures wallet's margin at the mark prices (runs with perpetuals).
     pub margin: Option<MarginState>,
-    /// Last price per instrument (bar close, trade price, quote mid; mark prices are not used).
+    /// Last price per instrument (bar close, trade price, quote mid; mark prices are not used),
+    /// updated in place: reading every instrument's costs nothing per event.
     pub last_prices: BTreeMap<InstrumentId, Decimal>,
+    /// The latest bar of every bar type delivered (OHLCV of the whole universe at a glance).
+    pub last_bars: BTreeMap<BarType, Bar>,
+    /// Instruments delisted so far (their positions were settled; targets for them are ignored).
+    pub delisted: BTreeSet<InstrumentId>,
     /// Mark-to-market equity in the reporting currency (every wallet's cash, including funding
     /// settled so far, plus unrealised PnL at the last price); `None` until every held currency
     /// and position has a price.
@@ -172,6 +181,30 @@ pub struct MarginState {
     pub available: Decimal,
 }
 
+/// One complete timestamp: every event stamped `ts` has been delivered, none later.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Slice<'a> {
+    pub ts: UnixNanos,
+    /// Loaded instruments with at least one market event stamped `ts` (run-file order),
+    /// delisted ones excepted.
+    pub present: &'a [InstrumentId],
+    /// Loaded instruments without one (no bar this minute, not listed yet, no trade), delisted
+    /// ones excepted (they are in [`Context::delisted`]). Whether a missing instrument lists
+    /// later is not knowable at `ts`.
+    pub missing: &'a [InstrumentId],
+}
+
+/// When the framework asks an Alpha for its targets.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Schedule {
+    /// After every event ([`Alpha::on_timestamp`] is not called).
+    #[default]
+    EveryEvent,
+    /// Once per timestamp, after [`Alpha::on_timestamp`]: cross-sectional Alphas. Every event
+    /// still reaches [`Alpha::on_event`].
+    EveryTimestamp,
+}
+
 /// A target position: the signed base quantity the framework should hold in one instrument
 /// (positive long, negative short). The adapter trades the difference to the current position
 /// plus open orders, rounded DOWN to the size increment.
@@ -198,10 +231,28 @@ pub trait Alpha: 'static {
     /// An error stops the run, naming the strategy and the event.
     fn on_event(&mut self, ev: &MarketEvent<'_>, ctx: &Context) -> AlphaResult<()>;
 
-    /// Target positions to hold now. Called after every event; instruments not listed keep
-    /// their position. Returning the same targets again is harmless (open orders are netted).
+    /// Target positions to hold now. Called after every event, or once per timestamp (see
+    /// [`Alpha::schedule`]); instruments not listed keep their position. Returning the same
+    /// targets again is harmless (open orders are netted).
     ///
     /// # Errors
     /// As for [`Alpha::on_event`].
     fn targets(&mut self, ctx: &Context) -> AlphaResult<Vec<Target>>;
+
+    /// When [`Alpha::targets`] is asked (read once, before the first event). Default: after
+    /// every event, as before timestamps existed.
+    fn schedule(&self) -> Schedule {
+        Schedule::EveryEvent
+    }
+
+    /// [`Schedule::EveryTimestamp`] only: called once per timestamp `slice.ts`, after the last
+    /// event stamped then and before any later one, with `ctx.now == slice.ts`; then
+    /// [`Alpha::targets`] is asked once and its orders go out together at `ts`.
+    ///
+    /// # Errors
+    /// As for [`Alpha::on_event`].
+    fn on_timestamp(&mut self, slice: &Slice<'_>, ctx: &Context) -> AlphaResult<()> {
+        let _ = (slice, ctx);
+        Ok(())
+    }
 }

@@ -1,5 +1,6 @@
-//! Baseline Alphas for tests and benchmarks: [`BuyAndHold`] and [`TargetsFromFile`], plus
-//! their registry constructors (params from the run file's `[strategy.params]`).
+//! Baseline Alphas for tests and benchmarks: [`BuyAndHold`], [`TargetsFromFile`] (any number of
+//! instruments) and the cross-sectional [`EqualWeight`], plus their registry constructors
+//! (params from the run file's `[strategy.params]`).
 
 use std::{collections::BTreeMap, path::Path, str::FromStr};
 
@@ -8,7 +9,7 @@ use nautilus_model::identifiers::InstrumentId;
 use rust_decimal::Decimal;
 use serde::Deserialize;
 
-use crate::alpha::{Alpha, AlphaResult, Context, MarketEvent, Target};
+use crate::alpha::{Alpha, AlphaResult, Context, MarketEvent, Schedule, Slice, Target};
 
 /// How much [`BuyAndHold`] buys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,8 +83,9 @@ pub struct TargetRow {
     pub target: Target,
 }
 
-/// Replays timestamped target positions: each row applies once `ts <= clock`; the latest row
-/// per instrument is held (returned on every call).
+/// Replays timestamped target positions, any number of instruments: each row applies once
+/// `ts <= clock`; the latest row per instrument is held (returned on every call, once per
+/// timestamp).
 #[derive(Debug, Clone)]
 pub struct TargetsFromFile {
     rows: Vec<TargetRow>,
@@ -157,11 +159,111 @@ impl Alpha for TargetsFromFile {
         Ok(())
     }
 
+    /// Once per timestamp: a row stamped `t` for any instrument is traded after every event of
+    /// `t`, at that instrument's price of `t` (per event, a row applied on another instrument's
+    /// earlier event of `t` would fill at this one's previous price).
+    fn schedule(&self) -> Schedule {
+        Schedule::EveryTimestamp
+    }
+
     fn targets(&mut self, ctx: &Context) -> AlphaResult<Vec<Target>> {
         while let Some(r) = self.rows.get(self.next).filter(|r| r.ts <= ctx.now) {
             self.current.insert(r.target.instrument_id, r.target.quantity);
             self.next += 1;
         }
         Ok(self.current.iter().map(|(id, q)| Target { instrument_id: *id, quantity: *q }).collect())
+    }
+}
+
+/// An equal-weight universe, long only, rebalanced at every `every_seconds` boundary (the first
+/// timestamp in each interval): `gross` × equity split evenly over the instruments present at
+/// that timestamp (of `instruments`, default every loaded one), at their last prices. Missing and
+/// delisted instruments keep their position (a delisted one has none); between rebalances it
+/// asks for nothing, so an order capped by the simulated liquidity completes at the next one.
+/// One call per timestamp ([`Schedule::EveryTimestamp`]).
+#[derive(Debug, Clone)]
+pub struct EqualWeight {
+    every_ns: u64,
+    gross: Decimal,
+    instruments: Option<Vec<InstrumentId>>,
+    last_slot: Option<u64>,
+    targets: Vec<Target>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EqualWeightParams {
+    #[serde(default = "hourly")]
+    every_seconds: u64,
+    #[serde(default = "one")]
+    gross: Decimal,
+    #[serde(default)]
+    instruments: Option<Vec<String>>,
+}
+
+fn hourly() -> u64 {
+    3600
+}
+
+fn one() -> Decimal {
+    Decimal::ONE
+}
+
+impl EqualWeight {
+    /// Rebalanced every `every_seconds` to `gross` × equity (`instruments`: `None` = all).
+    #[must_use]
+    pub fn new(every_seconds: u64, gross: Decimal, instruments: Option<Vec<InstrumentId>>) -> Self {
+        Self { every_ns: every_seconds.max(1) * 1_000_000_000, gross, instruments, last_slot: None, targets: vec![] }
+    }
+
+    /// From params `{ every_seconds = 3600, gross = "1", instruments = [...] }` (all optional).
+    ///
+    /// # Errors
+    /// Unknown keys, a bad instrument id, `every_seconds = 0`.
+    pub fn from_params(params: &toml::Value) -> AlphaResult<Box<dyn Alpha>> {
+        let p: EqualWeightParams =
+            params.clone().try_into().map_err(|e| format!("strategy.params (equal-weight): {e}"))?;
+        if p.every_seconds == 0 {
+            return Err("strategy.params.every_seconds (equal-weight): must be positive".into());
+        }
+        let ids = p
+            .instruments
+            .map(|v| v.iter().map(|s| InstrumentId::from_str(s).map_err(|e| format!("{s}: {e}"))).collect())
+            .transpose()?;
+        Ok(Box::new(Self::new(p.every_seconds, p.gross, ids)))
+    }
+}
+
+impl Alpha for EqualWeight {
+    fn on_event(&mut self, _ev: &MarketEvent<'_>, _ctx: &Context) -> AlphaResult<()> {
+        Ok(())
+    }
+
+    fn schedule(&self) -> Schedule {
+        Schedule::EveryTimestamp
+    }
+
+    fn on_timestamp(&mut self, slice: &Slice<'_>, ctx: &Context) -> AlphaResult<()> {
+        let slot = slice.ts.as_u64() / self.every_ns;
+        if self.last_slot == Some(slot) || ctx.equity.is_none() {
+            return Ok(());
+        }
+        let universe: Vec<InstrumentId> = slice
+            .present
+            .iter()
+            .filter(|id| self.instruments.as_ref().is_none_or(|v| v.contains(id)))
+            .copied()
+            .collect();
+        if universe.is_empty() {
+            return Ok(());
+        }
+        self.last_slot = Some(slot);
+        let weight = self.gross / Decimal::from(universe.len());
+        self.targets = universe.into_iter().filter_map(|id| ctx.target_fraction(id, weight)).collect();
+        Ok(())
+    }
+
+    fn targets(&mut self, _ctx: &Context) -> AlphaResult<Vec<Target>> {
+        Ok(std::mem::take(&mut self.targets))
     }
 }

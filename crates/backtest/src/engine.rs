@@ -1,6 +1,7 @@
 //! The runner: a [`RunSpec`] and its data ([`Source`]) → a NautilusTrader `BacktestEngine` with
-//! the [`AlphaStrategy`], fed chunk by chunk, funding settled between chunks → [`RunResult`]. It
-//! writes nothing: the caller decides where the result goes ([`crate::output`]).
+//! the [`AlphaStrategy`], fed chunk by chunk, funding and delistings ([`crate::delisting`])
+//! settled between chunks → [`RunResult`]. It writes nothing: the caller decides where
+//! the result goes ([`crate::output`]).
 
 use std::{cell::RefCell, rc::Rc, str::FromStr};
 
@@ -12,7 +13,10 @@ use nautilus_common::logging::{
     logging_is_initialized,
     writer::FileWriterConfig,
 };
-use nautilus_common::msgbus::{self, switchboard::MessagingSwitchboard};
+use nautilus_common::{
+    cache::CacheConfig,
+    msgbus::{self, switchboard::MessagingSwitchboard},
+};
 use nautilus_core::{UUID4, UnixNanos};
 use nautilus_model::{
     accounts::AccountAny,
@@ -26,18 +30,19 @@ use nautilus_model::{
 use rust_decimal::Decimal;
 
 use crate::{
+    delisting::{DelistingAt, resolve},
     error::{Error, Result},
     execution::InstrumentRules,
     funding::{PricesAt, settle},
     inputs::{CatalogSource, Inputs, MemorySource, Source, first_span, next_span},
     ledger::Ledger,
-    margin::MarginRules,
-    recorder::{Recorder, SharedRecorder, TransferRecord},
+    margin::{MarginRules, generic_brackets},
+    recorder::{Fill, Recorder, SharedRecorder, TransferRecord},
     registry::Registry,
     result::{Balance, RunResult},
     spec::RunSpec,
     strategy::{AlphaStrategy, OPEN_TRADE_ID, SharedLedger, StrategySetup},
-    venue::{FillTiming, LIQUIDATION_FEE, Transfer, VENUE},
+    venue::{FillTiming, LIQUIDATION_FEE, Transfer, UnknownBrackets, VENUE},
 };
 
 /// Id of the one strategy of every run.
@@ -143,8 +148,10 @@ pub fn run_source(spec: &RunSpec, source: &mut dyn Source, registry: &Registry, 
     let from = start.map_or(first, |s| s.as_u64().max(first));
     let until = end.map_or(last, |e| e.as_u64().min(last)).saturating_add(1);
     let log_guard = logging_guard()?;
-    let mut engine = BacktestEngine::new(BacktestEngineConfig { run_analysis: false, ..Default::default() })
-        .map_err(Error::engine("creating the engine"))?;
+    // Instruments survive the cache resets of `trim_cache`.
+    let cache = CacheConfig { drop_instruments_on_reset: false, ..CacheConfig::default() };
+    let config = BacktestEngineConfig { run_analysis: false, cache: Some(cache), ..Default::default() };
+    let mut engine = BacktestEngine::new(config).map_err(Error::engine("creating the engine"))?;
     engine.add_venue(spec.venue.to_config()?).map_err(Error::engine("venue"))?;
     let mut rules = Vec::new();
     for inst in source.instruments() {
@@ -178,8 +185,15 @@ pub fn run_source(spec: &RunSpec, source: &mut dyn Source, registry: &Registry, 
     let recorder = Rc::new(RefCell::new(Recorder {
         record_deliveries: opts.record_deliveries,
         sample_ns: spec.sample_seconds * 1_000_000_000,
+        price_sample_ns: spec.price_sample_ns(),
         ..Recorder::default()
     }));
+    let mut delistings = resolve(&spec.delistings, source.closes(), source.instruments())?;
+    delistings.retain(|d| d.ts < until);
+    for d in delistings.iter().filter(|d| d.ts < from) {
+        ledger.borrow_mut().delist(d.instrument_id, Decimal::ZERO); // before the run: never traded
+    }
+    delistings.retain(|d| d.ts >= from);
     let setup = StrategySetup {
         strategy_id: STRATEGY_ID.into(),
         instruments: rules.clone(),
@@ -202,12 +216,17 @@ pub fn run_source(spec: &RunSpec, source: &mut dyn Source, registry: &Registry, 
 
     let venue = Venue::new(VENUE);
     let (mut t, mut next_settlement, mut next_transfer, mut iterations) = (from, 0usize, 0usize, 0usize);
+    let mut next_delisting = 0usize;
     // Transfers before the first event happen at the start.
     let mut span = first_span(source.events(from, until - 1), until - from);
     while t < until {
         let due = settlements[next_settlement..].iter().take_while(|f| f.ts.as_u64() <= t).count();
         let moves = transfers[next_transfer..].iter().take_while(|x| x.0 <= t).count();
+        let delisted = delistings[next_delisting..].iter().take_while(|d| d.ts <= t).count();
         let mut next = t.saturating_add(span).min(until);
+        if let Some(d) = delistings.get(next_delisting + delisted) {
+            next = next.min(d.ts);
+        }
         if let Some(row) = settlements.get(next_settlement + due) {
             next = next.min(row.ts.as_u64());
         }
@@ -215,6 +234,11 @@ pub fn run_source(spec: &RunSpec, source: &mut dyn Source, registry: &Registry, 
             next = next.min(x.0);
         }
         let mut chunk = source.chunk(t, next)?;
+        // The attribution of a day ended is recorded before anything at `t` is booked.
+        let rows = ledger.borrow_mut().roll(t);
+        if let Some(rows) = rows {
+            recorder.borrow_mut().instrument_pnl.extend(rows);
+        }
         // Settlements at `t` are paid on the position held before any event (and fill) at `t`;
         // transfers at `t` follow them.
         for row in &settlements[next_settlement..next_settlement + due] {
@@ -222,6 +246,10 @@ pub fn run_source(spec: &RunSpec, source: &mut dyn Source, registry: &Registry, 
             settle_funding(&engine, venue, &ledger, &recorder, row, at)?;
         }
         next_settlement += due;
+        for d in &delistings[next_delisting..next_delisting + delisted] {
+            delist(&ledger, &recorder, d, prices_at(&chunk, d.instrument_id, t).last, t)?;
+        }
+        next_delisting += delisted;
         for (_, x) in &transfers[next_transfer..next_transfer + moves] {
             transfer(&ledger, &recorder, t, x);
         }
@@ -237,6 +265,7 @@ pub fn run_source(spec: &RunSpec, source: &mut dyn Source, registry: &Registry, 
             }
             engine.run(None, None, None, true).map_err(Error::engine("running the engine"))?;
             engine.clear_data();
+            trim_cache(&engine, venue)?;
             iterations += n;
         }
         if recorder.borrow().alpha_error.is_some() {
@@ -246,6 +275,13 @@ pub fn run_source(spec: &RunSpec, source: &mut dyn Source, registry: &Registry, 
         t = next;
     }
     engine.end();
+    {
+        let end = ledger.borrow().context().now.as_u64();
+        let rows = ledger.borrow().attribution(end);
+        let mut rec = recorder.borrow_mut();
+        rec.instrument_pnl.extend(rows.iter().cloned());
+        rec.attribution = rows;
+    }
     let account_balances = account_balances(&engine, venue)?;
     drop(engine);
     // NautilusTrader's actor registry is thread-local and outlives the engine: without this the
@@ -278,11 +314,25 @@ fn margin_rules(spec: &RunSpec, rules: &[InstrumentRules], from: u64) -> Result<
         m.brackets = binance::brackets::parse(&json)
             .map_err(|e| Error::spec("venue.brackets", format!("{}: {e}", path.display())))?;
     }
+    if spec.venue.unknown_brackets == UnknownBrackets::Generic {
+        let missing: Vec<&str> =
+            rules.iter().filter(|r| !r.is_spot && m.brackets(&r.symbol).is_none()).map(|r| r.symbol.as_str()).collect();
+        if !missing.is_empty() {
+            log::warn!("alphalab's generic leverage brackets for {} perpetuals: {}", missing.len(), missing.join(", "));
+        }
+        for symbol in missing {
+            m.brackets.insert(symbol.to_string(), generic_brackets());
+        }
+    }
     for r in rules.iter().filter(|r| !r.is_spot) {
         let b = m.brackets(&r.symbol).ok_or_else(|| {
             Error::spec(
                 "venue.brackets",
-                format!("no leverage brackets for {} (fetch them: alphalab brackets)", r.symbol),
+                format!(
+                    "no leverage brackets for {} (fetch them: alphalab brackets; or set \
+                     venue.unknown_brackets = \"generic\")",
+                    r.symbol
+                ),
             )
         })?;
         if b.max_notional(leverage).is_none() {
@@ -332,6 +382,88 @@ fn open_ticks(chunk: &[Vec<Data>], ids: &[InstrumentId], t: u64) -> Result<Vec<D
     Ok(v)
 }
 
+/// Drops the market data NautilusTrader 0.57's cache has kept, so that memory follows a chunk.
+///
+/// Its cache keeps every bar, quote, trade, mark and index price the data engine was given
+/// (`add_bar` and the others push without applying `bar_capacity` / `tick_capacity`): 250 bytes
+/// a bar, 13 GB for a year of 1m bars of 100 instruments. Nothing reads them here but the latest,
+/// which the next event replaces. The only way to drop them is a reset, so between chunks, when
+/// no order is open or in flight (a market order fills at its timestamp; a resting limit order
+/// or one delayed by latency postpones the trim to a later boundary), the runner resets the
+/// cache and restores what the engines still need from it: the venue account and the open
+/// positions (instruments and currencies survive the reset, `drop_instruments_on_reset =
+/// false`; closed orders and positions, which the strategy purges as it goes anyway, do not).
+///
+/// # Errors
+/// Restoring the account or a position.
+fn trim_cache(engine: &BacktestEngine, venue: Venue) -> Result<()> {
+    let fail = |what: &str| Error::engine(format!("restoring the {what} after trimming the cache"));
+    let mut cache = engine.kernel().cache.borrow_mut();
+    if cache.orders_open_count(None, None, None, None, None) > 0
+        || cache.orders_inflight_count(None, None, None, None, None) > 0
+        || cache.orders_emulated_count(None, None, None, None, None) > 0
+    {
+        return Ok(());
+    }
+    let Some(account) = cache.account_for_venue(&venue).map(|a| a.clone()) else { return Ok(()) };
+    let positions: Vec<nautilus_model::position::Position> =
+        cache.positions_open(None, None, None, None, None).into_iter().map(|p| p.clone()).collect();
+    cache.reset();
+    cache.add_account(account).map_err(fail("account"))?;
+    for p in &positions {
+        cache.add_position(p, nautilus_model::enums::OmsType::Netting).map_err(fail("positions"))?;
+    }
+    Ok(())
+}
+
+/// Settles a delisting at `t` (a chunk start: nothing stamped `t` processed yet) at its price,
+/// else `at_t` (the last price stamped `t`), else the ledger's last price, and records the
+/// `Delisting` fill (see [`crate::delisting`]).
+///
+/// # Errors
+/// An open position without any price to settle at.
+fn delist(
+    ledger: &SharedLedger,
+    recorder: &SharedRecorder,
+    d: &DelistingAt,
+    at_t: Option<Decimal>,
+    t: u64,
+) -> Result<()> {
+    let id = d.instrument_id;
+    let price = d.price.or(at_t).or_else(|| ledger.borrow().context().last_price(&id));
+    let held = !ledger.borrow().context().position(&id).is_zero();
+    let price = match price {
+        Some(p) => p,
+        None if held => {
+            return Err(Error::spec("delistings", format!("{id}: no price at or before {t} to settle at")));
+        }
+        None => Decimal::ZERO,
+    };
+    let closed = ledger.borrow_mut().delist(id, price);
+    log::info!("{id} delisted at {t}, settled at {price}");
+    let Some(qty) = closed.filter(|q| !q.is_zero()) else { return Ok(()) };
+    let settlement = ledger.borrow().rules(&id).map(|r| r.settlement.clone()).unwrap_or_default();
+    let valuation = ledger.borrow_mut().refresh(UnixNanos::from(t));
+    let mut rec = recorder.borrow_mut();
+    rec.position_history.entry(id).or_default().push((UnixNanos::from(t), Decimal::ZERO));
+    rec.fills.push(Fill {
+        ts: t,
+        instrument_id: id.to_string(),
+        client_order_id: format!("DELISTING-{id}"),
+        side: if qty.is_sign_positive() { "Buy" } else { "Sell" }.into(),
+        qty,
+        price,
+        commission: Decimal::ZERO,
+        commission_currency: settlement,
+        liquidity: "Delisting".into(),
+        position_after: Decimal::ZERO,
+    });
+    if let Some(v) = valuation {
+        rec.equity_at(t, &v);
+    }
+    Ok(())
+}
+
 /// The last mark and trade prices of `id` stamped exactly at `t` in a chunk starting at `t`.
 fn prices_at(chunk: &[Vec<Data>], id: InstrumentId, t: u64) -> PricesAt {
     let mut at = PricesAt::default();
@@ -367,8 +499,8 @@ fn settle_funding(
     let valuation = ledger.borrow_mut().refresh(row.ts);
     let mut rec = recorder.borrow_mut();
     rec.funding.push(entry);
-    if let Some((equity, gross)) = valuation {
-        rec.equity_at(row.ts.as_u64(), equity, gross);
+    if let Some(v) = valuation {
+        rec.equity_at(row.ts.as_u64(), &v);
     }
     Ok(())
 }

@@ -14,7 +14,6 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 
 use crate::{
-    alpha::Wallet,
     error::{Error, Result},
     ledger::Ledger,
 };
@@ -75,7 +74,7 @@ pub fn settle(
         .ok_or_else(|| Error::NoMarkPrice { instrument_id: id.to_string(), ts: row.ts.as_u64() })?;
     let pay = payment(position, mark_price, row.rate);
     let Some(currency) = ledger.rules(&id).map(|r| r.settlement.clone()) else { return Ok(None) };
-    ledger.credit(Wallet::Futures, &currency, pay);
+    ledger.pay_funding(id, &currency, pay);
     Ok(Some(FundingEntry {
         ts: row.ts.as_u64(),
         instrument_id: id.to_string(),
@@ -95,7 +94,7 @@ mod tests {
     use nautilus_model::identifiers::InstrumentId;
 
     use super::*;
-    use crate::{execution::InstrumentRules, ledger::Booking};
+    use crate::{alpha::Wallet, execution::InstrumentRules, ledger::Booking};
 
     fn d(s: &str) -> Decimal {
         Decimal::from_str(s).unwrap()

@@ -10,7 +10,10 @@ use data::{
 };
 use nautilus_core::UnixNanos;
 use nautilus_model::{
-    data::{Bar, Data, FundingRateUpdate, HasTsInit, IndexPriceUpdate, MarkPriceUpdate, QuoteTick, TradeTick},
+    data::{
+        Bar, Data, FundingRateUpdate, HasTsInit, IndexPriceUpdate, InstrumentClose, MarkPriceUpdate, QuoteTick,
+        TradeTick,
+    },
     instruments::{Instrument, InstrumentAny},
 };
 use nautilus_persistence::backend::catalog::ParquetDataCatalog;
@@ -31,6 +34,11 @@ pub trait Source {
     fn instruments(&self) -> &[InstrumentAny];
     /// Funding settlements of the run (few: held whole).
     fn funding(&self) -> &[FundingPayment];
+    /// The instruments' `InstrumentClose` rows (delistings, [`crate::delisting`]; few: held
+    /// whole). None by default.
+    fn closes(&self) -> &[InstrumentClose] {
+        &[]
+    }
     /// First and last `ts_init` of the data.
     fn time_range(&self) -> Option<(u64, u64)>;
     /// Events in `[start, end]` (exact, or estimated from file footers).
@@ -179,6 +187,7 @@ pub struct CatalogSource {
     catalog: Catalog,
     instruments: Vec<InstrumentAny>,
     funding: Vec<FundingPayment>,
+    closes: Vec<InstrumentClose>,
     streams: Vec<(Stream, Listing)>,
 }
 
@@ -283,7 +292,17 @@ impl CatalogSource {
                 funding.extend(payments);
             }
         }
-        Ok(Self { catalog, instruments, funding, streams })
+        let mut closes = Vec::new();
+        for i in &instruments {
+            let id = i.id().to_string();
+            if listing.iter().any(|l| l.data_type == "instrument_closes" && l.identifier == id) {
+                let rows = cat
+                    .query_typed_data::<InstrumentClose>(Some(vec![id.clone()]), None, None, None, None, true)
+                    .map_err(engine(&format!("instrument closes {id}")))?;
+                closes.extend(rows);
+            }
+        }
+        Ok(Self { catalog, instruments, funding, closes, streams })
     }
 
     /// Loads the whole run into memory (sweeps share it between their variants).
@@ -304,6 +323,10 @@ impl Source for CatalogSource {
 
     fn funding(&self) -> &[FundingPayment] {
         &self.funding
+    }
+
+    fn closes(&self) -> &[InstrumentClose] {
+        &self.closes
     }
 
     fn time_range(&self) -> Option<(u64, u64)> {

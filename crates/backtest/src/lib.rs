@@ -3,20 +3,24 @@
 //! Data flows one way: [`spec`] (the run file) → [`inputs`] (catalog data) → [`engine`] (the
 //! runner, with [`strategy`] inside NautilusTrader) → [`result`] → [`output`] (the run folder).
 //!
-//! - [`alpha`]: the researcher's interface (events, context, targets); [`registry`] builds one
-//!   by name; [`baselines`] are the two that measure the pipeline; [`strategies`] holds the
-//!   researcher's own, created by [`scaffold`] (`alphalab new-strategy`).
+//! - [`alpha`]: the researcher's interface (events, context, per-timestamp slices, targets);
+//!   [`registry`] builds one by name; [`baselines`] are the ones that measure the pipeline;
+//!   [`strategies`] holds the researcher's own, created by [`scaffold`] (`alphalab new-strategy`).
 //! - [`strategy`]: the one nautilus strategy that wraps any Alpha; [`execution`] is its policy
 //!   (targets → orders), [`ledger`] its exact book, [`recorder`] what it records.
 //! - [`venue`]: spot (cash) and USD-M (margin) venue configs, fees, slippage, latency.
 //! - [`margin`]: USD-M margin and liquidation rules; [`funding`]: funding settlements (the 0.57
-//!   engine applies neither), both applied inside the run on the ledger.
+//!   engine applies neither), both applied inside the run on the ledger; [`delisting`]:
+//!   perpetuals that stop trading, settled by the engine at their delisting time.
+//! - [`attribution`]: per-instrument PnL, fees and funding.
 //! - [`stats`]: performance statistics of an equity curve.
 //! - [`sweep`]: parameter grids and walk-forward windows, run in parallel and ranked.
 //! - [`error`]: the crate's one error type.
 
 pub mod alpha;
+pub mod attribution;
 pub mod baselines;
+pub mod delisting;
 pub mod engine;
 pub mod error;
 pub mod execution;

@@ -17,7 +17,7 @@
 
 use std::collections::BTreeMap;
 
-use binance::brackets::{Brackets, shipped};
+use binance::brackets::{Bracket, Brackets, shipped};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
@@ -79,6 +79,29 @@ pub fn liquidation_price(
         }
     }
     None
+}
+
+/// alphalab's conservative generic tiers, for perpetuals with no table of their own when the run
+/// file asks for them (`venue.unknown_brackets = "generic"`). Shaped like Binance's tables of
+/// its smallest perpetuals (20x up to 5,000 USDT, down to 1x), not any symbol's: a real symbol
+/// usually allows more. Each `cum` keeps the maintenance margin continuous across tiers.
+#[must_use]
+pub fn generic_brackets() -> Brackets {
+    let tier = |bracket, floor: i64, cap: i64, leverage, mmr: Decimal, cum: i64| Bracket {
+        bracket,
+        initial_leverage: leverage,
+        notional_floor: Decimal::from(floor),
+        notional_cap: Decimal::from(cap),
+        maint_margin_ratio: mmr,
+        cum: Decimal::from(cum),
+    };
+    Brackets(vec![
+        tier(1, 0, 5_000, 20, Decimal::new(25, 3), 0),
+        tier(2, 5_000, 25_000, 10, Decimal::new(5, 2), 125),
+        tier(3, 25_000, 100_000, 5, Decimal::new(1, 1), 1_375),
+        tier(4, 100_000, 250_000, 2, Decimal::new(25, 2), 16_375),
+        tier(5, 250_000, 1_000_000, 1, Decimal::new(5, 1), 78_875),
+    ])
 }
 
 /// The margin rules of a run's futures wallet.
@@ -147,6 +170,20 @@ mod tests {
         // short isolated: (931.5 + 18630) / 0.3012 = 64,945.22
         let lp = liquidation_price(dec!(-0.3), dec!(62100), dec!(931.5), dec!(0), dec!(0), &btc()).unwrap();
         assert_eq!(round2(lp), dec!(64945.22));
+    }
+
+    #[test]
+    fn the_generic_tiers_are_continuous_and_capped_by_leverage() {
+        let g = generic_brackets();
+        // notional × rate − cum agrees on both sides of every floor
+        for w in g.0.windows(2) {
+            let at = w[1].notional_floor;
+            assert_eq!(at * w[0].maint_margin_ratio - w[0].cum, at * w[1].maint_margin_ratio - w[1].cum, "{at}");
+        }
+        assert_eq!(g.maintenance(dec!(4000)), dec!(100)); // 2.5 %
+        assert_eq!(g.maintenance(dec!(50000)), dec!(3625)); // 10 % − 1,375
+        assert_eq!((g.max_notional(dec!(2)), g.max_notional(dec!(20))), (Some(dec!(250000)), Some(dec!(5000))));
+        assert_eq!(g.max_notional(dec!(25)), None);
     }
 
     #[test]

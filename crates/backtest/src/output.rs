@@ -3,12 +3,13 @@
 //! DuckDB (timestamps as `timestamp[ns, UTC]`, money and quantities as `decimal128(38, 18)`).
 //!
 //! Files: `result.json`, `run.toml`, `version.json`, and `orders`, `fills`, `positions`,
-//! `equity`, `funding`, `liquidations`, `prices`, `wallets`, `balances` as `.csv` + `.parquet`.
+//! `equity`, `funding`, `liquidations`, `prices`, `wallets`, `balances`, `attribution`,
+//! `instrument_pnl` as `.csv` + `.parquet`.
 
 use std::{path::Path, sync::Arc};
 
 use arrow::{
-    array::{Array, ArrayRef, Decimal128Array, StringArray, TimestampNanosecondArray},
+    array::{Array, ArrayRef, Decimal128Array, StringArray, TimestampNanosecondArray, UInt64Array},
     datatypes::{DataType, Field, Schema},
     record_batch::RecordBatch,
 };
@@ -16,6 +17,7 @@ use parquet::{arrow::ArrowWriter, basic::Compression, file::properties::WriterPr
 use rust_decimal::Decimal;
 
 use crate::{
+    attribution::AttributionRow,
     error::{Error, Result},
     result::RunResult,
     spec::RunSpec,
@@ -31,6 +33,8 @@ pub enum Column {
     Ts(Vec<u64>),
     Str(Vec<String>),
     Dec(Vec<Decimal>),
+    /// Counts.
+    Int(Vec<u64>),
 }
 
 impl Column {
@@ -39,6 +43,7 @@ impl Column {
             Self::Ts(v) => v.len(),
             Self::Str(v) => v.len(),
             Self::Dec(v) => v.len(),
+            Self::Int(v) => v.len(),
         }
     }
 
@@ -47,6 +52,7 @@ impl Column {
             Self::Ts(v) => v[row].to_string(),
             Self::Str(v) => v[row].clone(),
             Self::Dec(v) => v[row].to_string(),
+            Self::Int(v) => v[row].to_string(),
         }
     }
 
@@ -62,6 +68,7 @@ impl Column {
                 (a.data_type().clone(), Arc::new(a))
             }
             Self::Str(v) => (DataType::Utf8, Arc::new(StringArray::from(v.clone()))),
+            Self::Int(v) => (DataType::UInt64, Arc::new(UInt64Array::from(v.clone()))),
             Self::Dec(v) => {
                 let raw = v
                     .iter()
@@ -144,6 +151,32 @@ fn tss<T>(v: &[T], f: impl Fn(&T) -> u64) -> Column {
     Column::Ts(v.iter().map(f).collect())
 }
 
+fn ints<T>(v: &[T], f: impl Fn(&T) -> u64) -> Column {
+    Column::Int(v.iter().map(f).collect())
+}
+
+/// A per-instrument attribution table ([`AttributionRow`]s).
+fn attribution_table(name: &'static str, a: &[AttributionRow]) -> Table {
+    Table {
+        name,
+        columns: vec![
+            ("ts", tss(a, |x| x.ts)),
+            ("instrument_id", strs(a, |x| x.instrument_id.clone())),
+            ("position", decs(a, |x| x.position)),
+            ("last_price", decs(a, |x| x.last_price)),
+            ("realized_pnl", decs(a, |x| x.realized_pnl)),
+            ("unrealized_pnl", decs(a, |x| x.unrealized_pnl)),
+            ("fees", decs(a, |x| x.fees)),
+            ("funding", decs(a, |x| x.funding)),
+            ("liquidation_fees", decs(a, |x| x.liquidation_fees)),
+            ("insurance", decs(a, |x| x.insurance)),
+            ("net_pnl", decs(a, |x| x.net_pnl)),
+            ("traded_notional", decs(a, |x| x.traded_notional)),
+            ("fills", ints(a, |x| x.fills)),
+        ],
+    }
+}
+
 /// Every table of a result.
 #[must_use]
 pub fn tables(r: &RunResult) -> Vec<Table> {
@@ -202,6 +235,8 @@ pub fn tables(r: &RunResult) -> Vec<Table> {
                 ("funding", decs(e, |x| x.funding)),
                 ("equity", decs(e, |x| x.equity)),
                 ("gross_exposure", decs(e, |x| x.gross_exposure)),
+                ("net_exposure", decs(e, |x| x.net_exposure)),
+                ("open_positions", ints(e, |x| x.open_positions as u64)),
             ],
         },
         Table {
@@ -256,6 +291,8 @@ pub fn tables(r: &RunResult) -> Vec<Table> {
                 ("locked", decs(b, |x| x.locked)),
             ],
         },
+        attribution_table("attribution", &r.attribution),
+        attribution_table("instrument_pnl", &r.instrument_pnl),
     ]
 }
 

@@ -1,8 +1,11 @@
 //! What a run records while it goes: order actions, fills, skips, rejections, funding
-//! settlements, the equity curve, position and price series. Everything is appended (never cloned
-//! or rescanned), so the cost of recording an event does not grow with the history behind it;
-//! the equity curve and the prices keep one point per sampling interval (the last), so their size
-//! follows the run's length, not its number of events.
+//! settlements, the equity curve (with exposures and open positions), position and price series,
+//! the daily per-instrument attribution. Everything is appended (never cloned or rescanned), so
+//! the cost of recording an event does not grow with the history behind it; the equity curve and
+//! the prices keep one point per sampling interval (the last), so their size follows the run's
+//! length, not its number of events. Prices are sampled more sparsely the more instruments a run
+//! has ([`crate::spec::RunSpec::price_sample_ns`]), so a universe's price table stays as small
+//! as a pair's.
 
 use std::{cell::RefCell, collections::BTreeMap, rc::Rc};
 
@@ -13,8 +16,9 @@ use serde::Serialize;
 
 use crate::{
     alpha::{Context, Wallet},
+    attribution::AttributionRow,
     funding::FundingEntry,
-    ledger::Liquidation,
+    ledger::{Liquidation, Valuation},
 };
 
 /// One event delivery to the Alpha (recorded only when asked: tests of the timing rules).
@@ -89,6 +93,10 @@ pub struct EquityPoint {
     pub equity: Decimal,
     /// Σ |position × last| (gross exposure) in the reporting currency.
     pub gross_exposure: Decimal,
+    /// Σ position × last (long − short).
+    pub net_exposure: Decimal,
+    /// Instruments with a non-zero position.
+    pub open_positions: usize,
     /// Funding received (positive) or paid until `ts`.
     pub funding: Decimal,
 }
@@ -98,8 +106,10 @@ pub struct EquityPoint {
 pub struct Recorder {
     /// Record every delivery (`deliveries`); off by default: one entry per event.
     pub record_deliveries: bool,
-    /// Sampling interval of the equity curve and the prices (ns; 0 = every timestamp).
+    /// Sampling interval of the equity curve (ns; 0 = every timestamp).
     pub sample_ns: u64,
+    /// Sampling interval of the prices (ns; 0 = every timestamp).
+    pub price_sample_ns: u64,
     pub deliveries: Vec<Delivery>,
     pub orders: Vec<OrderRecord>,
     pub fills: Vec<Fill>,
@@ -115,6 +125,10 @@ pub struct Recorder {
     pub position_history: BTreeMap<InstrumentId, Vec<(UnixNanos, Decimal)>>,
     /// Last price per instrument and sampling interval: `(ts, price)` ascending.
     pub prices: BTreeMap<InstrumentId, Vec<(UnixNanos, Decimal)>>,
+    /// Per-instrument attribution at the end of every UTC day with activity, then at the end.
+    pub instrument_pnl: Vec<AttributionRow>,
+    /// Per-instrument attribution at the end of the run.
+    pub attribution: Vec<AttributionRow>,
     /// Equity at the first valuation, before any fill (the run's starting equity).
     pub initial_equity: Option<Decimal>,
     /// The first error of an Alpha hook (the run stops delivering events after it).
@@ -132,13 +146,20 @@ fn same_slot(sample: u64, a: u64, b: u64) -> bool {
 }
 
 impl Recorder {
-    /// Records the equity at `ts` (the last valuation of an interval wins).
-    pub fn equity_at(&mut self, ts: u64, equity: Decimal, gross_exposure: Decimal) {
+    /// Records the valuation at `ts` (the last valuation of an interval wins).
+    pub fn equity_at(&mut self, ts: u64, v: &Valuation) {
         if self.initial_equity.is_none() {
-            self.initial_equity = Some(equity);
+            self.initial_equity = Some(v.equity);
         }
         let funding = self.funding.last().map(|f| f.cumulative).unwrap_or_default();
-        let point = EquityPoint { ts, equity, gross_exposure, funding };
+        let point = EquityPoint {
+            ts,
+            equity: v.equity,
+            gross_exposure: v.gross_exposure,
+            net_exposure: v.net_exposure,
+            open_positions: v.open_positions,
+            funding,
+        };
         match self.equity.last() {
             Some(p) if same_slot(self.sample_ns, p.ts, ts) => *self.equity.last_mut().expect("a last point") = point,
             _ => self.equity.push(point),
@@ -147,7 +168,7 @@ impl Recorder {
 
     /// Records the last price of `id` at `ts` (the last price of an interval wins).
     pub fn price_at(&mut self, id: InstrumentId, ts: UnixNanos, px: Decimal) {
-        let sample = self.sample_ns;
+        let sample = self.price_sample_ns;
         let series = self.prices.entry(id).or_default();
         match series.last_mut() {
             Some((t, p)) if same_slot(sample, t.as_u64(), ts.as_u64()) => (*t, *p) = (ts, px),
@@ -164,9 +185,9 @@ mod tests {
 
     #[test]
     fn one_point_per_interval_the_last_wins() {
-        let mut r = Recorder { sample_ns: 60, ..Recorder::default() };
+        let mut r = Recorder { sample_ns: 60, price_sample_ns: 60, ..Recorder::default() };
         for (ts, e) in [(0, dec!(1)), (30, dec!(2)), (59, dec!(3)), (60, dec!(4)), (200, dec!(5))] {
-            r.equity_at(ts, e, Decimal::ZERO);
+            r.equity_at(ts, &Valuation { equity: e, ..Valuation::default() });
             r.price_at(InstrumentId::from("BTCUSDT.BINANCE"), UnixNanos::from(ts), e);
         }
         let eq: Vec<(u64, Decimal)> = r.equity.iter().map(|p| (p.ts, p.equity)).collect();

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use crate::{
     alpha::{Alpha, AlphaResult},
-    baselines::{BuyAndHold, TargetsFromFile},
+    baselines::{BuyAndHold, EqualWeight, TargetsFromFile},
     error::{Error, Result},
     spec::StrategySpec,
 };
@@ -17,11 +17,12 @@ pub type AlphaFactory = fn(&toml::Value) -> AlphaResult<Box<dyn Alpha>>;
 pub struct Registry(BTreeMap<String, AlphaFactory>);
 
 impl Registry {
-    /// With `buy-and-hold` and `targets-from-file`.
+    /// With `buy-and-hold`, `equal-weight` and `targets-from-file`.
     #[must_use]
     pub fn with_baselines() -> Self {
         let mut r = Self::default();
         r.register("buy-and-hold", BuyAndHold::from_params);
+        r.register("equal-weight", EqualWeight::from_params);
         r.register("targets-from-file", TargetsFromFile::from_params);
         r
     }

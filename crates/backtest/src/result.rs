@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use crate::{
     alpha::Wallet,
+    attribution::AttributionRow,
     error::{Error, Result},
     funding::FundingEntry,
     ledger::Liquidation,
@@ -37,6 +38,9 @@ pub struct CurvePoint {
     /// `equity_ex_funding + funding`.
     pub equity: Decimal,
     pub gross_exposure: Decimal,
+    pub net_exposure: Decimal,
+    /// Instruments with a non-zero position.
+    pub open_positions: usize,
 }
 
 /// Everything a run produces.
@@ -69,6 +73,12 @@ pub struct RunResult {
     /// Scheduled transfers between wallets, done or refused.
     pub transfers: Vec<TransferRecord>,
     pub equity: Vec<CurvePoint>,
+    /// Per-instrument PnL, fees and funding at the end (`attribution.csv/.parquet`).
+    pub attribution: Vec<AttributionRow>,
+    /// The same per instrument at the end of every UTC day with activity, then at the end
+    /// (`instrument_pnl.csv/.parquet`).
+    #[serde(skip)]
+    pub instrument_pnl: Vec<AttributionRow>,
     /// `(ts, instrument, net position)` after every fill (in `positions.csv/.parquet`).
     #[serde(skip)]
     pub position_history: Vec<(u64, String, Decimal)>,
@@ -107,10 +117,12 @@ impl RunResult {
             .iter()
             .map(|p| CurvePoint {
                 ts: p.ts,
-                equity_ex_funding: p.equity - p.funding,
+                equity_ex_funding: (p.equity - p.funding).normalize(),
                 funding: p.funding,
-                equity: p.equity,
-                gross_exposure: p.gross_exposure,
+                equity: p.equity.normalize(),
+                gross_exposure: p.gross_exposure.normalize(),
+                net_exposure: p.net_exposure.normalize(),
+                open_positions: p.open_positions,
             })
             .collect();
         let curve: Vec<(u64, Decimal, Decimal)> = equity.iter().map(|p| (p.ts, p.equity, p.gross_exposure)).collect();
@@ -136,6 +148,8 @@ impl RunResult {
             liquidations: rec.liquidations,
             transfers: rec.transfers,
             equity,
+            attribution: rec.attribution,
+            instrument_pnl: rec.instrument_pnl,
             position_history: series(&rec.position_history),
             prices: series(&rec.prices),
             stats,

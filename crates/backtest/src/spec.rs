@@ -7,6 +7,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::{
+    delisting::Delisting,
     error::{Error, Result},
     execution::Execution,
     venue::VenueSpec,
@@ -89,6 +90,14 @@ pub struct RunSpec {
     /// default 60): bounds a tick run's results, keeps every bar of 1m bars.
     #[serde(default = "default_sample")]
     pub sample_seconds: u64,
+    /// Interval of the recorded prices in seconds; default `sample_seconds` × ⌈instruments / 2⌉
+    /// (a pair keeps every bar; a universe's table stays a pair's size).
+    #[serde(default)]
+    pub price_sample_seconds: Option<u64>,
+    /// Perpetuals that stop trading during the run (added to the catalog's `InstrumentClose`
+    /// rows; one here wins for its instrument): their positions are settled then.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub delistings: Vec<Delisting>,
     pub strategy: StrategySpec,
     /// Output folder; no files are written when absent.
     #[serde(default)]
@@ -116,6 +125,8 @@ impl RunSpec {
             rebalance_threshold: Decimal::ZERO,
             reporting_currency: default_reporting(),
             sample_seconds: default_sample(),
+            price_sample_seconds: None,
+            delistings: vec![],
             strategy,
             output: None,
         }
@@ -152,6 +163,13 @@ impl RunSpec {
     /// Not RFC 3339, naming the key.
     pub fn end_ns(&self) -> Result<Option<UnixNanos>> {
         time("end", self.end.as_deref())
+    }
+
+    /// Sampling interval of the recorded prices (ns), see `price_sample_seconds`.
+    #[must_use]
+    pub fn price_sample_ns(&self) -> u64 {
+        let per_pair = self.sample_seconds * (self.instruments.len() as u64).div_ceil(2).max(1);
+        self.price_sample_seconds.unwrap_or(per_pair) * 1_000_000_000
     }
 
     /// The TOML of the run as executed (for the results folder).

@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 
 use rust_decimal::{Decimal, prelude::ToPrimitive};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::recorder::Fill;
 
@@ -19,8 +19,8 @@ const YEAR_NS: f64 = 365.25 * 86_400.0 * 1e9;
 /// Shortest curve (days) whose CAGR and Calmar are reported.
 pub const MIN_CAGR_DAYS: f64 = 30.0;
 
-/// Statistics of one run (JSON `stats`).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// Statistics of one run (JSON `stats`; read back from `result.json` by Ray sweeps).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Stats {
     pub initial_equity: Decimal,
     pub final_equity: Decimal,

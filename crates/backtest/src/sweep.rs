@@ -20,6 +20,18 @@
 //! step_days = 7
 //! ```
 //!
+//! Search (on a Ray cluster, `alphalab sweep --ray`): instead of a `[grid]`, a `[search]` over
+//! ranges of the same keys, a budget of trials chosen at random or by Optuna's TPE:
+//! ```toml
+//! [search]
+//! method = "tpe"                # or "random"
+//! trials = 32
+//! seed = 7
+//! [search.space]
+//! fast = { low = 2, high = 50, type = "int" }
+//! threshold = { low = 0.001, high = 0.1, log = true }
+//! ```
+//!
 //! Walk-forward: the framework fits NOTHING on the train windows. Each variant runs on its test
 //! window `[test_start, test_end)` only; the train window `[train_start, train_end)` (RFC 3339)
 //! is passed to the strategy as the params `train_start` / `train_end` for the researcher's own
@@ -99,9 +111,74 @@ pub struct SweepSpec {
     pub grid: BTreeMap<String, Vec<toml::Value>>,
     #[serde(default)]
     pub walk_forward: Option<WalkForward>,
+    /// A search over ranges instead of a grid (Ray sweeps only).
+    #[serde(default)]
+    pub search: Option<Search>,
+}
+
+/// How a search picks its trials.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SearchMethod {
+    Random,
+    /// Optuna's Tree-structured Parzen Estimator (after a few random trials).
+    Tpe,
+}
+
+impl SearchMethod {
+    #[must_use]
+    pub const fn name(self) -> &'static str {
+        match self {
+            SearchMethod::Random => "random",
+            SearchMethod::Tpe => "tpe",
+        }
+    }
+}
+
+/// The range of one searched key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Range {
+    pub low: f64,
+    pub high: f64,
+    /// `int` or `float` (default).
+    #[serde(default = "float_kind", rename = "type")]
+    pub kind: String,
+    /// Sample on a log scale.
+    #[serde(default)]
+    pub log: bool,
+    /// Sample on a grid of this step (not with `log`).
+    #[serde(default)]
+    pub step: Option<f64>,
+}
+
+fn float_kind() -> String {
+    "float".into()
+}
+
+/// `[search]` of a sweep file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Search {
+    pub method: SearchMethod,
+    /// Budget of trials.
+    pub trials: usize,
+    #[serde(default)]
+    pub seed: u64,
+    /// Key (strategy param, or a dotted run key as in `[grid]`) → range.
+    pub space: BTreeMap<String, Range>,
 }
 
 impl SweepSpec {
+    /// The keys that vary between variants: the grid's, or the search space's.
+    #[must_use]
+    pub fn keys(&self) -> Vec<String> {
+        match &self.search {
+            Some(s) => s.space.keys().cloned().collect(),
+            None => self.grid.keys().cloned().collect(),
+        }
+    }
+
     /// Parses a sweep file; errors name the offending key.
     ///
     /// # Errors
@@ -147,6 +224,29 @@ impl SweepSpec {
             && (w.test_days == 0 || w.step_days == 0)
         {
             return Err(bad("walk_forward", "test_days and step_days must be > 0"));
+        }
+        if let Some(search) = &self.search {
+            if !self.grid.is_empty() || self.walk_forward.is_some() {
+                return Err(bad("search", "a search replaces [grid] and [walk_forward]: keep one"));
+            }
+            if search.trials == 0 || search.space.is_empty() {
+                return Err(bad("search", "needs trials > 0 and at least one key in [search.space]"));
+            }
+            for (k, r) in &search.space {
+                let key = format!("search.space.{k}");
+                if !(r.low < r.high) || !r.low.is_finite() || !r.high.is_finite() {
+                    return Err(bad(key, format!("low {} must be below high {}", r.low, r.high)));
+                }
+                if r.kind != "int" && r.kind != "float" {
+                    return Err(bad(key, format!("type {:?}: int or float", r.kind)));
+                }
+                if r.log && (r.step.is_some() || r.low <= 0.0) {
+                    return Err(bad(key, "log needs low > 0 and no step"));
+                }
+            }
+            if !self.base.strategy.params.is_table() {
+                return Err(bad("base.strategy.params", "must be a table to apply the search"));
+            }
         }
         Ok(())
     }
@@ -227,32 +327,72 @@ pub fn variants(spec: &SweepSpec, data_range: Option<(u64, u64)>) -> Result<Vec<
             out
         }
     };
-    let pass_train = spec.walk_forward.as_ref().is_some_and(|w| w.pass_train_window);
     let mut out = Vec::new();
     for window in windows {
         for point in &points {
-            let index = out.len();
-            let mut run = with_run_keys(&spec.base, point)?;
-            if let toml::Value::Table(t) = &mut run.strategy.params {
-                for (k, v) in point.iter().filter(|(k, _)| !k.contains('.')) {
-                    t.insert(k.clone(), v.clone());
-                }
-                if let (Some(w), true) = (window, pass_train) {
-                    t.insert("train_start".into(), toml::Value::String(rfc3339(w.train_start)));
-                    t.insert("train_end".into(), toml::Value::String(rfc3339(w.train_end)));
-                }
-            } else if pass_train && window.is_some() {
-                return Err(bad("base.strategy.params", "must be a table to pass the train window"));
-            }
-            if let Some(w) = window {
-                run.start = Some(rfc3339(w.test_start));
-                run.end = Some(rfc3339(w.test_end - 1));
-            }
-            run.output = spec.output.as_ref().map(|o| o.join("variants").join(format!("{index:04}")));
-            out.push(Variant { index, grid: point.clone(), window, spec: run });
+            out.push(variant(spec, out.len(), point, window)?);
         }
     }
     Ok(out)
+}
+
+/// Variant `index` of `spec` at a grid (or search) point and walk-forward window.
+fn variant(
+    spec: &SweepSpec,
+    index: usize,
+    point: &BTreeMap<String, toml::Value>,
+    window: Option<Window>,
+) -> Result<Variant> {
+    let pass_train = spec.walk_forward.as_ref().is_some_and(|w| w.pass_train_window);
+    let mut run = with_run_keys(&spec.base, point)?;
+    if let toml::Value::Table(t) = &mut run.strategy.params {
+        for (k, v) in point.iter().filter(|(k, _)| !k.contains('.')) {
+            t.insert(k.clone(), v.clone());
+        }
+        if let (Some(w), true) = (window, pass_train) {
+            t.insert("train_start".into(), toml::Value::String(rfc3339(w.train_start)));
+            t.insert("train_end".into(), toml::Value::String(rfc3339(w.train_end)));
+        }
+    } else if pass_train && window.is_some() {
+        return Err(bad("base.strategy.params", "must be a table to pass the train window"));
+    }
+    if let Some(w) = window {
+        run.start = Some(rfc3339(w.test_start));
+        run.end = Some(rfc3339(w.test_end - 1));
+    }
+    run.output = spec.output.as_ref().map(|o| o.join("variants").join(format!("{index:04}")));
+    Ok(Variant { index, grid: point.clone(), window, spec: run })
+}
+
+/// Trial `index` of a search at `params` (JSON numbers as the search picked them; every key of
+/// `[search.space]`, no other).
+///
+/// # Errors
+/// No `[search]`, a key outside the space or missing, a value outside its range, a run the
+/// params make invalid.
+pub fn search_variant(
+    spec: &SweepSpec,
+    index: usize,
+    params: &serde_json::Map<String, serde_json::Value>,
+) -> Result<Variant> {
+    let search = spec.search.as_ref().ok_or_else(|| bad("search", "the sweep file has no [search]"))?;
+    let mut point = BTreeMap::new();
+    for (k, r) in &search.space {
+        let v = params.get(k).ok_or_else(|| bad(format!("search.space.{k}"), "no value given"))?;
+        let x = v.as_f64().filter(|x| *x >= r.low && *x <= r.high).ok_or_else(|| {
+            bad(format!("search.space.{k}"), format!("{v} is not a number in [{}, {}]", r.low, r.high))
+        })?;
+        let value = match (r.kind.as_str(), v.as_i64()) {
+            ("int", Some(i)) => toml::Value::Integer(i),
+            ("int", None) => return Err(bad(format!("search.space.{k}"), format!("{v} is not an integer"))),
+            _ => toml::Value::Float(x),
+        };
+        point.insert(k.clone(), value);
+    }
+    if let Some(k) = params.keys().find(|k| !search.space.contains_key(*k)) {
+        return Err(bad("search", format!("{k} is not a key of [search.space]")));
+    }
+    variant(spec, index, &point, None)
 }
 
 /// `base` with the grid point's dotted keys set (`venue.taker_fee`; `run.<key>` for a top-level
@@ -289,6 +429,35 @@ pub struct Outcome {
     pub iterations: usize,
     pub stats: Option<Stats>,
     pub error: Option<String>,
+    /// Searches: `random` or `tpe`, the sampler that picked this trial.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chosen_by: Option<String>,
+}
+
+impl Outcome {
+    /// The outcome of a variant whose run folder another process wrote (a Ray task): its
+    /// statistics and event count from `result.json`.
+    ///
+    /// # Errors
+    /// No output folder, or a missing or malformed `result.json`, naming it.
+    pub fn read(v: &Variant) -> Result<Self> {
+        let dir = v.spec.output.as_ref().ok_or_else(|| bad("output", "the sweep has no output folder"))?;
+        let path = dir.join("result.json");
+        let text = std::fs::read_to_string(&path).map_err(Error::io(&path))?;
+        #[derive(Deserialize)]
+        struct Head {
+            iterations: usize,
+            stats: Stats,
+        }
+        let h: Head = serde_json::from_str(&text).map_err(|e| bad(path.display().to_string(), e))?;
+        Ok(Self::of(v, h.iterations, Some(h.stats), None))
+    }
+
+    /// The outcome of `v`.
+    #[must_use]
+    pub fn of(v: &Variant, iterations: usize, stats: Option<Stats>, error: Option<String>) -> Self {
+        Self { variant: v.index, grid: v.grid.clone(), window: v.window, iterations, stats, error, chosen_by: None }
+    }
 }
 
 /// A ranked sweep.
@@ -331,7 +500,7 @@ fn run_one(v: &Variant, inputs: &Inputs, registry: &Registry) -> Outcome {
     if let Some(e) = &error {
         log::error!("sweep variant {}: {e}", v.index);
     }
-    Outcome { variant: v.index, grid: v.grid.clone(), window: v.window, iterations, stats, error }
+    Outcome::of(v, iterations, stats, error)
 }
 
 /// The data of every variant, loaded once from the base run's catalog (its `start`..`end`) and
@@ -373,6 +542,9 @@ pub fn run_sweep_inputs(
     progress: Option<Progress>,
 ) -> Result<SweepResult> {
     spec.validate()?;
+    if spec.search.is_some() {
+        return Err(bad("search", "a search runs on a Ray cluster: add --ray ADDRESS (`auto`: this machine's)"));
+    }
     let variants = variants(spec, inputs.time_range())?;
     let n = variants.len();
     let threads = threads.clamp(1, n.max(1));
@@ -462,6 +634,10 @@ pub fn ranking_csv(result: &SweepResult, grid_keys: &[String]) -> String {
     for k in grid_keys {
         s += &format!(",{}", csv_field(k));
     }
+    let searched = result.ranking.iter().any(|o| o.chosen_by.is_some());
+    if searched {
+        s += ",chosen_by";
+    }
     s += ",train_start,train_end,test_start,test_end,iterations";
     for k in STAT_NAMES {
         s += &format!(",{k}");
@@ -471,6 +647,9 @@ pub fn ranking_csv(result: &SweepResult, grid_keys: &[String]) -> String {
         let _ = write!(s, "{},{}", r + 1, o.variant);
         for k in grid_keys {
             let _ = write!(s, ",{}", csv_field(&o.grid.get(k).map(value_text).unwrap_or_default()));
+        }
+        if searched {
+            let _ = write!(s, ",{}", o.chosen_by.as_deref().unwrap_or_default());
         }
         match o.window {
             Some(w) => {
@@ -546,8 +725,7 @@ pub fn write_sweep(dir: &Path, spec: &SweepSpec, result: &SweepResult) -> Result
         let p = dir.join(name);
         std::fs::write(&p, body).map_err(Error::io(p))
     };
-    let keys: Vec<String> = spec.grid.keys().cloned().collect();
-    put("ranking.csv", ranking_csv(result, &keys))?;
+    put("ranking.csv", ranking_csv(result, &spec.keys()))?;
     put("ranking.json", pretty_json("ranking.json", result)?)?;
     put("sweep.toml", toml::to_string(spec).map_err(|e| Error::encode("sweep.toml", e))?)?;
     Ok(())

@@ -114,10 +114,25 @@ pub struct VenueSpec {
     /// shipped table in effect at the run's first event.
     #[serde(default)]
     pub brackets: Option<PathBuf>,
+    /// A perpetual with no tiers in `brackets` nor in the shipped tables: a run-file error
+    /// (default), or alphalab's generic tiers ([`crate::margin::generic_brackets`]).
+    #[serde(default)]
+    pub unknown_brackets: UnknownBrackets,
     /// Transfers between the spot and futures wallets, applied at their time before any event
     /// stamped then.
     #[serde(default)]
     pub transfers: Vec<Transfer>,
+}
+
+/// What a perpetual without leverage brackets gets.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnknownBrackets {
+    /// The run stops with an error naming the symbol.
+    #[default]
+    Error,
+    /// [`crate::margin::generic_brackets`] (logged per symbol).
+    Generic,
 }
 
 /// When an order decided on a bar fills.
@@ -171,6 +186,7 @@ impl VenueSpec {
             margin_mode: MarginMode::Cross,
             liquidation_fee: None,
             brackets: None,
+            unknown_brackets: UnknownBrackets::Error,
             transfers: Vec::new(),
         }
     }

@@ -279,7 +279,10 @@ levrage = "2"
         .err()
         .unwrap()
         .to_string();
-    assert_eq!(err, r#"strategy.name: unknown strategy "nope" (known: ["buy-and-hold", "targets-from-file"])"#);
+    assert_eq!(
+        err,
+        r#"strategy.name: unknown strategy "nope" (known: ["buy-and-hold", "equal-weight", "targets-from-file"])"#
+    );
     let err = Registry::with_baselines()
         .build(&StrategySpec { name: "buy-and-hold".into(), params: params("instrument_id = \"BTCUSDT.BINANCE\"") })
         .err()
@@ -341,13 +344,25 @@ params = {{ instrument_id = "BTCUSDT-PERP.BINANCE", fraction = "0.5" }}
     let second = read();
     assert_eq!(
         first.keys().collect::<Vec<_>>(),
-        ["balances", "equity", "fills", "funding", "liquidations", "orders", "positions", "prices", "wallets"]
-            .iter()
-            .flat_map(|t| [format!("{t}.csv"), format!("{t}.parquet")])
-            .chain(["result.json".into(), "run.toml".into(), "version.json".into()])
-            .collect::<std::collections::BTreeSet<String>>()
-            .iter()
-            .collect::<Vec<_>>()
+        [
+            "attribution",
+            "balances",
+            "equity",
+            "fills",
+            "funding",
+            "instrument_pnl",
+            "liquidations",
+            "orders",
+            "positions",
+            "prices",
+            "wallets"
+        ]
+        .iter()
+        .flat_map(|t| [format!("{t}.csv"), format!("{t}.parquet")])
+        .chain(["result.json".into(), "run.toml".into(), "version.json".into()])
+        .collect::<std::collections::BTreeSet<String>>()
+        .iter()
+        .collect::<Vec<_>>()
     );
     assert_eq!(first, second);
     assert_eq!(r1, r2);

@@ -164,11 +164,11 @@ fn grid_runs_identically_on_1_and_2_threads() {
     for (k, v) in &files1 {
         assert!(v == &files2[k], "{k} differs between 1 and 2 threads");
     }
-    // 8 variants: 6 ok (6 folders × 21 files: 9 tables as CSV + Parquet, result.json, run.toml,
+    // 8 variants: 6 ok (6 folders × 25 files: 11 tables as CSV + Parquet, result.json, run.toml,
     // version.json) + 2 failed (period 0), sweep files
     assert_eq!(r1.ranking.len(), 8);
     assert_eq!(r1.failures(), 2);
-    assert_eq!(files1.len(), 6 * 21 + 3);
+    assert_eq!(files1.len(), 6 * 25 + 3);
     assert!(files1.contains_key("ranking.csv") && files1.contains_key("ranking.json"));
     // ranked by total_return descending, failures last by index
     let rets: Vec<f64> = r1.ranking.iter().filter_map(|o| o.stats.as_ref()).map(|s| s.total_return).collect();

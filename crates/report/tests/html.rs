@@ -358,3 +358,51 @@ fn a_year_of_minutes_gives_a_small_file() {
     assert_eq!(months[..months.find("</table>").unwrap()].matches("%</td>").count(), 12, "12 months");
     cleanup(&dir);
 }
+
+/// The end of UTC day `d` (0 = 2024-01-01): how `instrument_pnl.csv` stamps a day's row.
+fn day_end(d: i64) -> i64 {
+    builder::T0 + (d + 1) * 24 * builder::HOUR - 1
+}
+
+#[test]
+fn run_report_attribution_table_and_monthly_heatmap() {
+    let dir = temp_dir("attribution");
+    write_run(&dir, &FILLS, true, true, "attr");
+    // A: Jan 25, Feb −5, Mar +20; B: Feb −7, Mar +5; C: Jan 3, Feb none, Mar 0.
+    let daily = [
+        (day_end(14), "A", 10.0),
+        (day_end(30), "A", 25.0),
+        (day_end(59), "A", 20.0),
+        (day_end(40), "B", -7.0),
+        (day_end(30), "C", 3.0),
+    ];
+    builder::write_attribution(&dir, &[("A", 40.0), ("B", -2.0), ("C", 3.0)], &daily);
+    let html = std::fs::read_to_string(report::write_run_report(&dir).unwrap()).unwrap();
+    let table = &html[html.find("<table class=\"attribution\">").unwrap()..];
+    let table = &table[..table.find("</table>").unwrap()];
+    // best first, then the total; turnover = 1000 / initial equity 1000
+    let order: Vec<usize> =
+        ["<td class=\"l\">A</td><td class=\"pos\">40.00</td>", "<td class=\"l\">C</td>", "<td class=\"l\">B</td><td class=\"neg\">-2.00</td>", "<b>total</b></td><td class=\"pos\">41.00</td><td>41.00</td><td>0.00</td><td>1.50</td><td>0.00</td><td>0.00</td><td>3.00</td><td>6</td>"]
+            .iter()
+            .map(|r| table.find(r).unwrap_or_else(|| panic!("{r} in {table}")))
+            .collect();
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "{table}");
+    let heat = &html[html.find("<table class=\"heat\">").unwrap()..];
+    let heat = &heat[..heat.find("</table>").unwrap()];
+    assert!(heat.contains("<th>Jan 2024</th><th>Feb 2024</th><th>Mar 2024</th>"), "{heat}");
+    let rows: Vec<&str> = heat.split("<tr>").skip(2).collect();
+    assert_eq!(rows.len(), 3);
+    // the largest month (A in January, 25) full green; B's −7 in February 7/25 of the way to red
+    assert!(rows[0].starts_with("<td class=\"l\">A</td><td style=\"background:#9fd8ab\">25.00</td><td style=\"background:#fdf0f0\">-5.00</td><td style=\"background:#b2e0bc\">20.00</td>"), "{}", rows[0]);
+    assert!(rows[1].starts_with("<td class=\"l\">C</td><td style=\"background:#f3faf5\">3.00</td><td></td><td style=\"background:#ffffff\">0.00</td>"), "{}", rows[1]);
+    assert!(rows[2].starts_with("<td class=\"l\">B</td><td></td><td style=\"background:#fcebe9\">-7.00</td><td style=\"background:#ecf7ee\">5.00</td>"), "{}", rows[2]);
+    assert_self_contained(&html);
+    // A universe: the instrument charts keep the 5 best and 5 worst of 12
+    let many: Vec<(String, f64)> = (0..12).map(|k| (format!("I{k:02}"), f64::from(k) - 5.0)).collect();
+    let refs: Vec<(&str, f64)> = many.iter().map(|(id, v)| (id.as_str(), *v)).collect();
+    builder::write_attribution(&dir, &refs, &[]);
+    let html = std::fs::read_to_string(report::write_run_report(&dir).unwrap()).unwrap();
+    assert!(html.contains("10 of 12 instruments: the 5 best and 5 worst by net PnL"), "fills note");
+    assert!(html.contains("Positions of 10 of 12 instruments: the best and worst by net PnL."));
+    cleanup(&dir);
+}

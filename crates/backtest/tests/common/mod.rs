@@ -11,6 +11,7 @@ use rust_decimal_macros::dec;
 
 /// BTCUSDT spot as Binance lists it (tick 0.01, step 0.000001, min 0.00001, min notional 5
 /// USDT), with the given maker/taker fee (`None`: left to the venue).
+#[allow(dead_code)] // not every test binary uses it
 pub fn spot_btcusdt(fee: Option<Decimal>) -> InstrumentAny {
     InstrumentAny::CurrencyPair(CurrencyPair::new(
         InstrumentId::from("BTCUSDT.BINANCE"),
@@ -66,6 +67,41 @@ pub fn perp_btcusdt() -> InstrumentAny {
         Some(dec!(0.025)),
         Some(dec!(0.0002)),
         Some(dec!(0.0005)),
+        None,
+        UnixNanos::default(),
+        UnixNanos::default(),
+    ))
+}
+
+/// A USDT perpetual `<symbol>-PERP.BINANCE` (Binance symbol `symbol`) with its own tick (`price_dp`
+/// decimals) and step (`size_dp` decimals), min notional 5 USDT, fees left to the venue.
+#[allow(dead_code)] // not every test binary uses it
+pub fn perp(symbol: &str, price_dp: u8, size_dp: u8) -> InstrumentAny {
+    let base = symbol.trim_end_matches("USDT");
+    let inc = |dp: u8| Decimal::new(1, u32::from(dp));
+    InstrumentAny::CryptoPerpetual(CryptoPerpetual::new(
+        InstrumentId::from(format!("{symbol}-PERP.BINANCE").as_str()),
+        Symbol::from(symbol),
+        Currency::get_or_create_crypto(base),
+        Currency::from("USDT"),
+        Currency::from("USDT"),
+        false,
+        price_dp,
+        size_dp,
+        Price::from_decimal_dp(inc(price_dp), price_dp).expect("tick"),
+        Quantity::from_decimal_dp(inc(size_dp), size_dp).expect("step"),
+        None,
+        None,
+        None,
+        Some(Quantity::from_decimal_dp(inc(size_dp), size_dp).expect("min quantity")),
+        None,
+        Some(Money::from("5 USDT")),
+        None,
+        None,
+        Some(dec!(0.05)),
+        Some(dec!(0.025)),
+        None,
+        None,
         None,
         UnixNanos::default(),
         UnixNanos::default(),

@@ -1,6 +1,6 @@
 //! Reading a run folder into plain series (`f64` for plotting; exact decimals stay text), and
-//! the pure series maths of the reports: monthly returns, drawdown, step functions and
-//! downsampling.
+//! the pure series maths of the reports: monthly returns, monthly PnL per instrument, drawdown,
+//! step functions and downsampling.
 
 use std::{collections::BTreeMap, path::Path};
 
@@ -37,7 +37,42 @@ pub struct EquityRow {
     pub funding: f64,
     pub equity: f64,
     pub gross_exposure: f64,
+    /// Σ position × price (absent from run folders written before it existed).
+    pub net_exposure: Option<f64>,
+    /// Instruments with a position (idem).
+    pub open_positions: Option<f64>,
 }
+
+/// One row of `attribution.csv` or `instrument_pnl.csv`: an instrument's PnL up to `ts`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttributionRow {
+    pub ts: i64,
+    pub instrument_id: String,
+    pub position: f64,
+    pub realized_pnl: f64,
+    pub unrealized_pnl: f64,
+    pub fees: f64,
+    pub funding: f64,
+    pub liquidation_fees: f64,
+    pub net_pnl: f64,
+    pub traded_notional: f64,
+    pub fills: u64,
+}
+
+/// Columns of [`AttributionRow`] in the files.
+const ATTRIBUTION_COLUMNS: [&str; 11] = [
+    "ts",
+    "instrument_id",
+    "position",
+    "realized_pnl",
+    "unrealized_pnl",
+    "fees",
+    "funding",
+    "liquidation_fees",
+    "net_pnl",
+    "traded_notional",
+    "fills",
+];
 
 /// One row of `funding.csv`.
 #[derive(Debug, Clone, PartialEq)]
@@ -64,10 +99,15 @@ pub struct RunData {
     pub funding: Vec<FundingRow>,
     /// `prices.csv` per instrument (empty when the file is absent).
     pub prices: BTreeMap<String, Vec<Point>>,
+    /// `attribution.csv`: PnL per instrument at the end (empty when absent).
+    pub attribution: Vec<AttributionRow>,
+    /// `instrument_pnl.csv`: the same at the end of each UTC day, then at the end (idem).
+    pub instrument_pnl: Vec<AttributionRow>,
 }
 
 impl RunData {
-    /// Reads the run folder `dir`; `prices.csv` and `version.json` are optional.
+    /// Reads the run folder `dir`; `prices.csv`, `attribution.csv`, `instrument_pnl.csv`,
+    /// `version.json` and the exposure columns of `equity.csv` are optional.
     ///
     /// # Errors
     /// A missing or malformed `result.json`, `equity.csv`, `fills.csv` or `funding.csv`, naming
@@ -127,19 +167,24 @@ impl RunData {
                 })
             },
         )?;
-        let equity = read_csv(
-            &dir.join("equity.csv"),
-            &["ts", "equity_ex_funding", "funding", "equity", "gross_exposure"],
-            |f| {
-                Ok(EquityRow {
-                    ts: int(f[0])?,
-                    equity_ex_funding: num(f[1])?,
-                    funding: num(f[2])?,
-                    equity: num(f[3])?,
-                    gross_exposure: num(f[4])?,
-                })
-            },
-        )?;
+        let equity_path = dir.join("equity.csv");
+        let mut columns = vec!["ts", "equity_ex_funding", "funding", "equity", "gross_exposure"];
+        let head = header(&equity_path)?;
+        let exposures = ["net_exposure", "open_positions"].iter().all(|c| head.iter().any(|h| h == c));
+        if exposures {
+            columns.extend(["net_exposure", "open_positions"]);
+        }
+        let equity = read_csv(&equity_path, &columns, |f| {
+            Ok(EquityRow {
+                ts: int(f[0])?,
+                equity_ex_funding: num(f[1])?,
+                funding: num(f[2])?,
+                equity: num(f[3])?,
+                gross_exposure: num(f[4])?,
+                net_exposure: if exposures { Some(num(f[5])?) } else { None },
+                open_positions: if exposures { Some(num(f[6])?) } else { None },
+            })
+        })?;
         let funding = read_csv(&dir.join("funding.csv"), &["ts", "instrument_id", "payment", "cumulative"], |f| {
             Ok(FundingRow {
                 ts: int(f[0])?,
@@ -160,7 +205,9 @@ impl RunData {
                 series.sort_by_key(|p| p.0);
             }
         }
-        Ok(Self { stats, summary, run_toml, version, fills, equity, funding, prices })
+        let attribution = read_attribution(&dir.join("attribution.csv"))?;
+        let instrument_pnl = read_attribution(&dir.join("instrument_pnl.csv"))?;
+        Ok(Self { stats, summary, run_toml, version, fills, equity, funding, prices, attribution, instrument_pnl })
     }
 
     /// `initial_equity` of the statistics (string or number), if present.
@@ -169,6 +216,37 @@ impl RunData {
         let v = self.stats.get("initial_equity")?;
         v.as_f64().or_else(|| v.as_str().and_then(|s| s.parse().ok()))
     }
+}
+
+/// An attribution file's rows, none when it is absent.
+fn read_attribution(path: &Path) -> Result<Vec<AttributionRow>> {
+    if !path.exists() {
+        return Ok(Vec::new());
+    }
+    read_csv(path, &ATTRIBUTION_COLUMNS, |f| {
+        Ok(AttributionRow {
+            ts: int(f[0])?,
+            instrument_id: f[1].to_string(),
+            position: num(f[2])?,
+            realized_pnl: num(f[3])?,
+            unrealized_pnl: num(f[4])?,
+            fees: num(f[5])?,
+            funding: num(f[6])?,
+            liquidation_fees: num(f[7])?,
+            net_pnl: num(f[8])?,
+            traded_notional: num(f[9])?,
+            fills: u64::try_from(int(f[10])?).map_err(|e| Error::data("", format!("fills: {e}")))?,
+        })
+    })
+}
+
+/// The column names of a CSV file's header line.
+fn header(path: &Path) -> Result<Vec<String>> {
+    use std::io::BufRead as _;
+    let file = std::fs::File::open(path).map_err(Error::io(path))?;
+    let mut line = String::new();
+    std::io::BufReader::new(file).read_line(&mut line).map_err(Error::io(path))?;
+    Ok(line.trim().split(',').map(|h| h.trim().to_string()).collect())
 }
 
 fn int(s: &str) -> Result<i64> {
@@ -238,6 +316,43 @@ pub fn monthly_returns(curve: &[Point], initial: f64) -> Vec<(i32, u32, f64)> {
             (y, m, r)
         })
         .collect()
+}
+
+/// PnL per instrument and UTC month from cumulative rows (`instrument_pnl.csv`: each row the
+/// instrument's net PnL up to and including its `ts`): a month's PnL is its last row's net PnL
+/// minus the previous month's last (0 before the instrument's first row). Returns the months in
+/// order and, per instrument, `(year, month, pnl)` for the months it has rows in.
+#[must_use]
+pub fn monthly_pnl(rows: &[AttributionRow]) -> (Vec<(i32, u32)>, BTreeMap<String, Vec<(i32, u32, f64)>>) {
+    let mut ends: BTreeMap<&str, Vec<(i64, (i32, u32), f64)>> = BTreeMap::new();
+    for r in rows {
+        let t = chrono::DateTime::from_timestamp_nanos(r.ts);
+        ends.entry(&r.instrument_id).or_default().push((r.ts, (t.year(), t.month()), r.net_pnl));
+    }
+    let mut months = std::collections::BTreeSet::new();
+    let mut out = BTreeMap::new();
+    for (id, mut v) in ends {
+        v.sort_by_key(|x| x.0);
+        let mut by_month: Vec<((i32, u32), f64)> = Vec::new();
+        for (_, m, net) in v {
+            match by_month.last_mut() {
+                Some(last) if last.0 == m => last.1 = net,
+                _ => by_month.push((m, net)),
+            }
+        }
+        let mut prev = 0.0;
+        let pnl: Vec<(i32, u32, f64)> = by_month
+            .into_iter()
+            .map(|(m, end)| {
+                months.insert(m);
+                let p = end - prev;
+                prev = end;
+                (m.0, m.1, p)
+            })
+            .collect();
+        out.insert(id.to_string(), pnl);
+    }
+    (months.into_iter().collect(), out)
 }
 
 /// Drawdown below the running peak (≤ 0, as a fraction), the peak starting at `initial`.

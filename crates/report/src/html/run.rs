@@ -1,5 +1,7 @@
 //! The report of one backtest run folder: parameters, statistics, equity and drawdown,
-//! positions and exposure, fees and funding, fills on the price, monthly returns.
+//! positions and exposure, fees and funding, attribution by instrument with its monthly
+//! heatmap, fills on the price, monthly returns. A universe's instrument charts are limited to
+//! [`MAX_INSTRUMENTS`] (the best and the worst by net PnL); its tables list every instrument.
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -21,6 +23,8 @@ use crate::Result;
 const MAX_POINTS: usize = 2000;
 /// Fill markers per instrument at most.
 const MAX_MARKERS: usize = 2000;
+/// Instruments drawn (position lines, price charts) at most.
+const MAX_INSTRUMENTS: usize = 10;
 /// Statistics that are fractions, read as percentages.
 pub const PERCENT_STATS: [&str; 6] =
     ["total_return", "cagr", "annualised_volatility", "max_drawdown", "exposure", "win_rate"];
@@ -72,6 +76,10 @@ pub fn run_html(d: &RunData, name: &str) -> Result<String> {
     b += &positions_section(d, x.clone())?;
     b += "<h2>Fees and funding paid</h2>\n";
     b += &costs_section(d, x.clone())?;
+    if !d.attribution.is_empty() {
+        b += "<h2>Attribution by instrument</h2>\n";
+        b += &attribution_section(d);
+    }
     b += "<h2>Fills on the price</h2>\n";
     b += &fills_section(d, x)?;
     b += "<h2>Monthly returns</h2>\n";
@@ -165,9 +173,34 @@ fn equity_section(d: &RunData, x: std::ops::Range<i64>) -> Result<String> {
     ))
 }
 
-fn positions_section(d: &RunData, x: std::ops::Range<i64>) -> Result<String> {
-    let mut by_inst: BTreeMap<&str, Vec<Point>> = BTreeMap::new();
+/// The instruments to draw: all of them up to [`MAX_INSTRUMENTS`], else the best and the worst
+/// half by net PnL (by fills without attribution); and how many there are.
+fn shown_instruments(d: &RunData) -> (BTreeSet<String>, usize) {
+    let mut all: BTreeMap<String, f64> = BTreeMap::new();
     for f in &d.fills {
+        *all.entry(f.instrument_id.clone()).or_default() += 1.0;
+    }
+    for id in d.prices.keys() {
+        all.entry(id.clone()).or_default();
+    }
+    if !d.attribution.is_empty() {
+        all = d.attribution.iter().map(|a| (a.instrument_id.clone(), a.net_pnl)).collect();
+    }
+    let n = all.len();
+    if n <= MAX_INSTRUMENTS {
+        return (all.into_keys().collect(), n);
+    }
+    let mut ranked: Vec<(String, f64)> = all.into_iter().collect();
+    ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    let half = MAX_INSTRUMENTS / 2;
+    let shown = ranked[..half].iter().chain(&ranked[n - (MAX_INSTRUMENTS - half)..]).map(|x| x.0.clone()).collect();
+    (shown, n)
+}
+
+fn positions_section(d: &RunData, x: std::ops::Range<i64>) -> Result<String> {
+    let (shown, total) = shown_instruments(d);
+    let mut by_inst: BTreeMap<&str, Vec<Point>> = BTreeMap::new();
+    for f in d.fills.iter().filter(|f| shown.contains(&f.instrument_id)) {
         by_inst.entry(&f.instrument_id).or_default().push((f.ts, f.position_after));
     }
     let mut lines: Vec<Line> = by_inst
@@ -184,18 +217,144 @@ fn positions_section(d: &RunData, x: std::ops::Range<i64>) -> Result<String> {
     let exposure: Vec<Point> = d.equity.iter().map(|e| (e.ts, e.gross_exposure)).collect();
     let mut ex = Line::new("gross exposure", data::downsample(&exposure, MAX_POINTS), ORANGE);
     ex.area = true;
-    let panels = [
+    let mut exposures = vec![ex];
+    let net: Vec<Point> = d.equity.iter().filter_map(|e| e.net_exposure.map(|n| (e.ts, n))).collect();
+    if !net.is_empty() {
+        exposures.push(Line::new("net exposure", data::downsample(&net, MAX_POINTS), BLUE));
+    }
+    let mut panels = vec![
         Panel { y_desc: "position (qty)".into(), lines, weight: 1, zero: true, ..Panel::default() },
-        Panel { y_desc: "gross exposure".into(), lines: vec![ex], weight: 1, zero: true, ..Panel::default() },
+        Panel { y_desc: "exposure".into(), lines: exposures, weight: 1, zero: true, ..Panel::default() },
     ];
-    let svg = chart::time_svg(&panels, x, 440)?;
-    let cap = if d.fills.is_empty() {
+    let open: Vec<Point> = d.equity.iter().filter_map(|e| e.open_positions.map(|n| (e.ts, n))).collect();
+    if !open.is_empty() {
+        let line = Line::new("open positions", data::downsample(&open, MAX_POINTS), GREY);
+        panels.push(Panel { y_desc: "positions".into(), lines: vec![line], weight: 1, zero: true, ..Panel::default() });
+    }
+    let svg = chart::time_svg(&panels, x, if open.is_empty() { 440 } else { 600 })?;
+    let mut cap = if d.fills.is_empty() {
         "No fills: the position stays flat. Gross exposure Σ |position × price| from equity.csv.".to_string()
     } else {
         "Net position per instrument after each fill (fills.csv); gross exposure Σ |position × price| from equity.csv."
             .to_string()
     };
+    if !net.is_empty() {
+        cap += " Net exposure Σ position × price; open positions: instruments with a position.";
+    }
+    if shown.len() < total {
+        let _ = write!(cap, " Positions of {} of {total} instruments: the best and worst by net PnL.", shown.len());
+    }
     Ok(figure(&svg, &cap))
+}
+
+/// Background of a PnL cell: green for a gain, red for a loss, stronger the larger `v` is
+/// against `max` (the largest magnitude shown).
+fn pnl_colour(v: f64, max: f64) -> String {
+    let t = if max > 0.0 { (v.abs() / max).min(1.0) } else { 0.0 };
+    let to = if v < 0.0 { (0xF4, 0xB6, 0xB2) } else { (0x9F, 0xD8, 0xAB) };
+    let mix = |b: i32| (255.0 + (f64::from(b) - 255.0) * t).round() as i32;
+    format!("background:#{:02x}{:02x}{:02x}", mix(to.0), mix(to.1), mix(to.2))
+}
+
+/// A money amount for reading: two decimals, or none from a million.
+fn money(v: f64) -> String {
+    if v.abs() >= 1e6 { format!("{v:.0}") } else { format!("{v:.2}") }
+}
+
+fn attribution_section(d: &RunData) -> String {
+    let mut rows: Vec<&data::AttributionRow> = d.attribution.iter().collect();
+    rows.sort_by(|a, b| b.net_pnl.total_cmp(&a.net_pnl).then_with(|| a.instrument_id.cmp(&b.instrument_id)));
+    let initial = d.initial_equity().filter(|e| *e > 0.0);
+    let cells = |label: Cell, r: [f64; 7], fills: u64| {
+        let mut row = vec![label, Cell::html(escape(&money(r[0])), sign_class(r[0]))];
+        row.extend(r[1..6].iter().map(|v| Cell::num(&money(*v))));
+        row.push(Cell::num(&initial.map_or_else(|| "–".to_string(), |e| format!("{:.2}", r[6] / e))));
+        row.push(Cell::num(&fills.to_string()));
+        row
+    };
+    let mut body: Vec<Vec<Cell>> = rows
+        .iter()
+        .map(|a| {
+            let v =
+                [a.net_pnl, a.realized_pnl, a.unrealized_pnl, a.fees, a.funding, a.liquidation_fees, a.traded_notional];
+            let mut row = cells(Cell::text(&a.instrument_id), v, a.fills);
+            row.push(Cell::num(&format!("{}", a.position)));
+            row
+        })
+        .collect();
+    let sum = |f: fn(&data::AttributionRow) -> f64| rows.iter().map(|a| f(a)).sum::<f64>();
+    let total = [
+        sum(|a| a.net_pnl),
+        sum(|a| a.realized_pnl),
+        sum(|a| a.unrealized_pnl),
+        sum(|a| a.fees),
+        sum(|a| a.funding),
+        sum(|a| a.liquidation_fees),
+        sum(|a| a.traded_notional),
+    ];
+    let mut last = cells(Cell::html("<b>total</b>".into(), "l"), total, rows.iter().map(|a| a.fills).sum());
+    last.push(Cell::num(""));
+    body.push(last);
+    let head = [
+        ("instrument", true),
+        ("net PnL", false),
+        ("realised", false),
+        ("unrealised", false),
+        ("fees", false),
+        ("funding", false),
+        ("liquidation fees", false),
+        ("turnover", false),
+        ("fills", false),
+        ("position", false),
+    ];
+    let mut s = table("attribution", &head, &body);
+    s += &note(
+        "Per instrument (attribution.csv, exact there): net PnL = realised + unrealised (average cost, at the last price) − fees + funding − liquidation fees (+ what the insurance fund covered); turnover = traded notional / initial equity. Best first.",
+    );
+    s += &monthly_heatmap(d, &rows);
+    s
+}
+
+fn sign_class(v: f64) -> &'static str {
+    if v > 0.0 {
+        "pos"
+    } else if v < 0.0 {
+        "neg"
+    } else {
+        ""
+    }
+}
+
+/// Net PnL per instrument (rows, best first) and UTC month (columns) from instrument_pnl.csv.
+fn monthly_heatmap(d: &RunData, order: &[&data::AttributionRow]) -> String {
+    if d.instrument_pnl.is_empty() {
+        return note("no instrument_pnl.csv: no monthly heatmap");
+    }
+    let (months, pnl) = data::monthly_pnl(&d.instrument_pnl);
+    let max = pnl.values().flatten().fold(0.0f64, |m, x| m.max(x.2.abs()));
+    let mut head: Vec<(String, bool)> = vec![("instrument".into(), true)];
+    head.extend(months.iter().map(|(y, m)| (format!("{} {y}", MONTHS[*m as usize - 1]), false)));
+    let head_refs: Vec<(&str, bool)> = head.iter().map(|(h, l)| (h.as_str(), *l)).collect();
+    let body: Vec<Vec<Cell>> = order
+        .iter()
+        .filter_map(|a| pnl.get(&a.instrument_id).map(|v| (a, v)))
+        .map(|(a, v)| {
+            let mut row = vec![Cell::text(&a.instrument_id)];
+            for m in &months {
+                row.push(match v.iter().find(|x| (x.0, x.1) == *m) {
+                    Some(x) => Cell { html: escape(&money(x.2)), class: "", style: Some(pnl_colour(x.2, max)) },
+                    None => Cell::num(""),
+                });
+            }
+            row
+        })
+        .collect();
+    let mut s = "<h3>Monthly PnL per instrument</h3>\n".to_string();
+    s += &table("heat", &head_refs, &body);
+    s += &note(
+        "Net PnL of each instrument in each UTC month (instrument_pnl.csv: the month's last daily row less the previous month's); green a gain, red a loss, stronger the larger.",
+    );
+    s
 }
 
 fn costs_section(d: &RunData, x: std::ops::Range<i64>) -> Result<String> {
@@ -238,11 +397,25 @@ fn costs_section(d: &RunData, x: std::ops::Range<i64>) -> Result<String> {
 }
 
 fn fills_section(d: &RunData, x: std::ops::Range<i64>) -> Result<String> {
-    let ids: BTreeSet<&str> =
-        d.prices.keys().map(String::as_str).chain(d.fills.iter().map(|f| f.instrument_id.as_str())).collect();
+    let (shown, total) = shown_instruments(d);
+    let ids: BTreeSet<&str> = d
+        .prices
+        .keys()
+        .map(String::as_str)
+        .chain(d.fills.iter().map(|f| f.instrument_id.as_str()))
+        .filter(|id| shown.contains(*id))
+        .collect();
     let mut out = String::new();
     if d.fills.is_empty() {
         out += &note("no fills");
+    }
+    if shown.len() < total {
+        out += &note(&format!(
+            "{} of {total} instruments: the {} best and {} worst by net PnL (attribution above).",
+            shown.len(),
+            MAX_INSTRUMENTS / 2,
+            MAX_INSTRUMENTS - MAX_INSTRUMENTS / 2
+        ));
     }
     for id in ids {
         let fills: Vec<&data::FillRow> = d.fills.iter().filter(|f| f.instrument_id == id).collect();

@@ -1,6 +1,7 @@
 //! The report of a sweep folder: the ranked table of variants, and a heatmap of the ranking
 //! statistic over two grid parameters (a bar chart for one parameter or none), every variant
-//! linking to its own run report.
+//! linking to its own run report; for walk-forward sweeps, each grid point's out-of-sample
+//! equity stitched across its test windows; for searches, which sampler chose each trial.
 
 use std::{
     collections::BTreeMap,
@@ -28,6 +29,8 @@ struct Outcome {
     window: Option<(i64, i64)>,
     stats: Option<serde_json::Map<String, Value>>,
     error: Option<String>,
+    /// Searches: the sampler that chose the trial (`random`, `tpe`).
+    chosen_by: Option<String>,
     /// Relative link to the variant's report, when it was written.
     link: Option<String>,
 }
@@ -85,12 +88,13 @@ pub fn write_sweep_report(sweep_dir: &Path) -> Result<PathBuf> {
             window,
             stats: o.get("stats").and_then(Value::as_object).cloned(),
             error: o.get("error").and_then(Value::as_str).map(str::to_string),
+            chosen_by: o.get("chosen_by").and_then(Value::as_str).map(str::to_string),
             link,
         });
     }
     let name = sweep_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let sweep_toml = std::fs::read_to_string(sweep_dir.join("sweep.toml")).unwrap_or_default();
-    let html = sweep_html(&outcomes, &rank_by, &name, &sweep_toml)
+    let html = sweep_html(sweep_dir, &outcomes, &rank_by, &name, &sweep_toml)
         .map_err(|e| e.at(format!("report of {}", sweep_dir.display())))?;
     write_report(sweep_dir, &html)
 }
@@ -100,7 +104,7 @@ fn value_text(v: &Value) -> String {
     v.as_str().map_or_else(|| v.to_string(), str::to_string)
 }
 
-fn sweep_html(outcomes: &[Outcome], rank_by: &str, name: &str, sweep_toml: &str) -> Result<String> {
+fn sweep_html(dir: &Path, outcomes: &[Outcome], rank_by: &str, name: &str, sweep_toml: &str) -> Result<String> {
     let mut keys: Vec<String> = Vec::new();
     for o in outcomes {
         for k in o.grid.keys() {
@@ -126,6 +130,10 @@ fn sweep_html(outcomes: &[Outcome], rank_by: &str, name: &str, sweep_toml: &str)
 
     b += &format!("<h2>{} by grid parameters</h2>\n", escape(rank_by));
     b += &overview(outcomes, &keys, rank_by, lower_better)?;
+    if outcomes.iter().any(|o| o.window.is_some()) {
+        b += "<h2>Out-of-sample equity, walk-forward windows stitched</h2>\n";
+        b += &stitched(dir, outcomes, &keys, rank_by, lower_better)?;
+    }
     b += "<h2>Ranking</h2>\n";
     b += &ranking_table(outcomes, &keys, rank_by);
     if !sweep_toml.is_empty() {
@@ -140,6 +148,10 @@ fn ranking_table(outcomes: &[Outcome], keys: &[String], rank_by: &str) -> String
     stats.extend(HEADLINE.iter().copied().filter(|s| *s != rank_by));
     let mut head: Vec<(&str, bool)> = vec![("rank", false), ("variant", true)];
     head.extend(keys.iter().map(|k| (k.as_str(), false)));
+    let searched = outcomes.iter().any(|o| o.chosen_by.is_some());
+    if searched {
+        head.push(("chosen by", true));
+    }
     if windows {
         head.push(("test window (UTC)", true));
     }
@@ -158,6 +170,9 @@ fn ranking_table(outcomes: &[Outcome], keys: &[String], rank_by: &str) -> String
                 },
             ];
             row.extend(keys.iter().map(|k| Cell::num(&o.grid.get(k).map(value_text).unwrap_or_default())));
+            if searched {
+                row.push(Cell::text(o.chosen_by.as_deref().unwrap_or("")));
+            }
             if windows {
                 row.push(Cell::text(
                     &o.window.map(|(s, e)| format!("{} → {}", utc_text(s), utc_text(e))).unwrap_or_default(),
@@ -311,4 +326,66 @@ fn heatmap(outcomes: &[Outcome], keys: &[String], rank_by: &str, lower_better: b
     }
     s += &format!("<p class=\"note\">{}</p>\n", escape(&cap));
     s
+}
+
+/// Grid points shown in the stitched chart (the best by their mean ranking statistic).
+const STITCHED_LINES: usize = 6;
+
+/// Each grid point's out-of-sample equity: its test windows' curves (`equity.csv`) in time
+/// order, each after the first rescaled to start where the previous one ended (the returns of
+/// every window compounded, as one account rolled from window to window would see them).
+fn stitched(dir: &Path, outcomes: &[Outcome], keys: &[String], rank_by: &str, lower_better: bool) -> Result<String> {
+    let mut groups: BTreeMap<String, Vec<&Outcome>> = BTreeMap::new();
+    for o in outcomes {
+        let label: Vec<String> = keys.iter().map(|k| format!("{k}={}", o.grid.get(k).map(value_text).unwrap_or_default())).collect();
+        groups.entry(label.join(" ")).or_default().push(o);
+    }
+    let mut scored: Vec<(f64, String, Vec<&Outcome>)> = groups
+        .into_iter()
+        .map(|(label, mut os)| {
+            os.sort_by_key(|o| o.window.map_or(0, |w| w.0));
+            let xs: Vec<f64> = os.iter().filter_map(|o| o.stat(rank_by)).collect();
+            let m = mean(&xs).unwrap_or(f64::NAN);
+            (if lower_better { -m } else { m }, label, os)
+        })
+        .collect();
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+    let mut lines = Vec::new();
+    let (mut lo, mut hi) = (i64::MAX, i64::MIN);
+    for (k, (_, label, os)) in scored.iter().take(STITCHED_LINES).enumerate() {
+        let mut points: Vec<super::data::Point> = Vec::new();
+        for o in os {
+            let path = dir.join(format!("variants/{:04}/equity.csv", o.variant));
+            if !path.exists() {
+                continue; // a failed window: a gap in the line
+            }
+            let curve = super::data::read_csv(&path, &["ts", "equity"], |f| {
+                let ts = f[0].parse::<i64>().map_err(|e| Error::data("ts", e.to_string()))?;
+                let eq = f[1].parse::<f64>().map_err(|e| Error::data("equity", e.to_string()))?;
+                Ok((ts, eq))
+            })?;
+            let Some(&(_, first)) = curve.first() else { continue };
+            let scale = match points.last() {
+                Some(&(_, end)) if first != 0.0 => end / first,
+                _ => 1.0,
+            };
+            points.extend(curve.iter().map(|&(t, e)| (t, e * scale)));
+        }
+        if let (Some(a), Some(z)) = (points.first(), points.last()) {
+            lo = lo.min(a.0);
+            hi = hi.max(z.0);
+            let points = super::data::downsample(&points, 2000);
+            lines.push(chart::Line::new(label.clone(), points, chart::PALETTE[k % chart::PALETTE.len()]));
+        }
+    }
+    if lines.is_empty() {
+        return Ok("<p class=\"note\">no window has an equity curve</p>\n".into());
+    }
+    let panels = [chart::Panel { y_desc: "equity".into(), lines, weight: 1, ..chart::Panel::default() }];
+    let svg = chart::time_svg(&panels, lo..hi.max(lo + 1), 360)?;
+    let cap = format!(
+        "Out-of-sample equity of the {} best grid points by mean {rank_by}: each test window's equity.csv in time order, rescaled to start where the previous window ended.",
+        scored.len().min(STITCHED_LINES)
+    );
+    Ok(format!("<figure>\n{svg}\n<figcaption>{}</figcaption>\n</figure>\n", escape(&cap)))
 }

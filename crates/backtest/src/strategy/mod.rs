@@ -2,15 +2,32 @@
 //!
 //! - Subscribes to the configured bar types, trades, quotes, mark/index prices and custom data
 //!   types; forwards every event to [`Alpha::on_event`] with the ledger's [`Context`], then
-//!   asks [`Alpha::targets`] and carries out [`Execution::decide`] for each target.
+//!   asks [`Alpha::targets`] and carries out [`Execution::decide`] for each target
+//!   ([`orders`]).
+//! - [`Schedule::EveryTimestamp`] Alphas: the first event of a timestamp `t` sets a
+//!   NautilusTrader time alert at `t` itself. The 0.57 engine fires the alerts due at `t` only
+//!   once the timestamp changes or the data of the run (or chunk) ends, after every data point
+//!   stamped `t` went through the exchange and the strategy and before the first one of the next
+//!   timestamp ([`nautilus_backtest::engine::BacktestEngine::run`]'s loop), with the clock at
+//!   `t`. So the alert is exactly "every event of `t` is in": [`Alpha::on_timestamp`] gets the
+//!   [`Slice`] ([`slices`]) with `ctx.now == t`, then `targets` once, and its orders reach the
+//!   matching engines at `t`, at the prices of `t`: no look-ahead, no event counting, and the
+//!   same in a chunked run (a timestamp never spans two chunks).
+//! - Delistings are settled by the runner on the ledger ([`crate::delisting`]); the strategy
+//!   then closes the engine's position at the next event (reduce-only, not booked again) and
+//!   ignores the instrument's targets (one skip).
 //! - Funding settlements do not go through the 0.57 engine: the strategy holds them and delivers
 //!   each before the first engine event with `ts_init >= ts`.
 //! - Books every fill in the exact [`Ledger`] and records it in the [`Recorder`], both shared
 //!   with the runner (which settles funding on them between the engine's chunks).
-//! - Keeps NautilusTrader's cache from growing with the fills: every [`PURGE_EVERY`] fills it
-//!   purges closed orders and account events and trims the open positions' event lists (0.57
-//!   copies a position's and an account's whole history on every fill; the cached totals, not the
-//!   lists, carry quantities, prices and PnL). The recorder keeps the complete results.
+//! - Keeps NautilusTrader's cache from growing with the fills. Before the first event after a
+//!   fill, a position that fill closed is purged, and an open one trimmed to its last fill: 0.57
+//!   copies a position's whole event history on every fill, and on the reopening of a closed
+//!   netting position serialises it to JSON as a "snapshot" that its portfolio then decodes
+//!   again; a purged position reopens as a new one, with neither. Every [`PURGE_EVERY`] fills,
+//!   closed orders, account events and the snapshot blobs of flipped positions are dropped too.
+//!   The cached totals, not the lists, carry quantities, prices and PnL, and alphalab's ledger
+//!   and recorder keep the complete results.
 //! - USD-M margin: before each event it liquidates what the ledger finds below maintenance
 //!   (at the mark price, [`crate::margin`]), closing the engine's position with a reduce-only
 //!   market order whose fill is not booked again; a perpetual order the futures wallet cannot
@@ -18,6 +35,11 @@
 //! - `fill = "next_open"`: orders decided on an instrument with bars wait for the synthetic
 //!   trade the runner stamps at the next bar's open ([`OPEN_TRADE_ID`]), then go out.
 //! - The first error of an Alpha hook is recorded and stops the deliveries; the runner returns it.
+//! - Before anything stamped on a new UTC day is booked, the per-instrument attribution of the
+//!   day before is recorded ([`crate::attribution`]).
+
+mod orders;
+mod slices;
 
 use std::{
     cell::RefCell,
@@ -27,27 +49,24 @@ use std::{
 };
 
 use data::{FundingPayment, LongShortRatio, OpenInterest, TakerBuySellVolume};
-use nautilus_common::actor::DataActor;
+use nautilus_common::{actor::DataActor, timer::TimeEvent};
 use nautilus_core::UnixNanos;
 use nautilus_model::{
     data::{Bar, BarType, CustomData, DataType, IndexPriceUpdate, MarkPriceUpdate, QuoteTick, TradeTick},
-    enums::OrderSide,
     events::{OrderDenied, OrderFilled, OrderRejected},
     identifiers::{ClientOrderId, InstrumentId, PositionId},
-    orders::Order,
-    types::{Price, Quantity},
 };
 use nautilus_trading::{
     nautilus_strategy,
-    strategy::{Strategy, StrategyConfig, StrategyCore},
+    strategy::{StrategyConfig, StrategyCore},
 };
 use rust_decimal::Decimal;
 
 use crate::{
-    alpha::{Alpha, AlphaResult, MarketEvent, Wallet},
-    execution::{Execution, InstrumentRules, OrderState},
-    ledger::{Booking, Ledger},
-    recorder::{Delivery, Fill, OrderRecord, SharedRecorder, Skip},
+    alpha::{Alpha, AlphaResult, MarketEvent, Schedule, Slice},
+    execution::{Execution, InstrumentRules},
+    ledger::Ledger,
+    recorder::{Delivery, SharedRecorder},
     venue::FillTiming,
 };
 
@@ -60,6 +79,9 @@ pub type SharedLedger = Rc<RefCell<Ledger>>;
 
 /// Fills between two purges of NautilusTrader's cache.
 const PURGE_EVERY: u64 = 32;
+
+/// Name of the time alert that closes a timestamp ([`Schedule::EveryTimestamp`]).
+const SLICE_ALERT: &str = "alphalab-timestamp";
 
 /// What the strategy subscribes to and how it trades.
 #[derive(Debug, Clone)]
@@ -106,12 +128,20 @@ pub struct AlphaStrategy {
     unreported: u64,
     /// Fills since the last purge of the cache.
     unpurged: u64,
+    /// Instruments filled since their positions were last tidied.
+    touched: Vec<InstrumentId>,
     /// Engine orders closing liquidated positions (booked by the ledger at the mark price).
     liquidation_orders: BTreeSet<ClientOrderId>,
     /// A margin price moved since the last liquidation check.
     margin_moved: bool,
     /// `next_open`: the order decided per instrument, sent at the next bar's open.
     pending: BTreeMap<InstrumentId, (InstrumentRules, Decimal, Option<Decimal>)>,
+    /// The Alpha's schedule (read once).
+    schedule: Schedule,
+    /// [`Schedule::EveryTimestamp`]: the instruments seen at the open timestamp.
+    slices: slices::SliceTracker,
+    /// Delisted instruments whose ignored target was recorded as a skip.
+    delisted_skips: BTreeSet<InstrumentId>,
 }
 
 impl fmt::Debug for AlphaStrategy {
@@ -145,6 +175,8 @@ impl AlphaStrategy {
         });
         let mut funding = setup.funding.clone();
         funding.sort_by_key(|x| (x.ts, x.instrument_id.to_string()));
+        let schedule = alpha.schedule();
+        let slices = slices::SliceTracker::new(setup.instruments.iter().map(|r| r.id).collect());
         Self {
             core,
             alpha,
@@ -156,9 +188,13 @@ impl AlphaStrategy {
             recorder,
             unreported: 0,
             unpurged: 0,
+            touched: Vec::new(),
             liquidation_orders: BTreeSet::new(),
             margin_moved: false,
             pending: BTreeMap::new(),
+            schedule,
+            slices,
+            delisted_skips: BTreeSet::new(),
         }
     }
 
@@ -170,8 +206,18 @@ impl AlphaStrategy {
     fn refresh(&mut self) {
         let now = self.now();
         let valuation = self.ledger.borrow_mut().refresh(now);
-        if let Some((equity, gross)) = valuation {
-            self.recorder.borrow_mut().equity_at(now.as_u64(), equity, gross);
+        if let Some(v) = valuation {
+            self.recorder.borrow_mut().equity_at(now.as_u64(), &v);
+        }
+    }
+
+    /// Records the attribution of the day before, once the clock is on a new UTC day and before
+    /// anything stamped then is booked (every handler starts here).
+    fn roll(&mut self) {
+        let now = self.now().as_u64();
+        let rows = self.ledger.borrow_mut().roll(now);
+        if let Some(rows) = rows {
+            self.recorder.borrow_mut().instrument_pnl.extend(rows);
         }
     }
 
@@ -193,10 +239,22 @@ impl AlphaStrategy {
         let mut cache = cache.borrow_mut();
         cache.purge_closed_orders(now, 0);
         cache.purge_account_events(now, 0);
+        // Without a database this empties the general map, where 0.57 keeps a JSON copy of a
+        // netting position at each flip.
+        let _ = cache.cache_general();
+    }
+
+    /// Purges the positions closed since the last call and trims the open ones to their last
+    /// fill (see the module docs). Called with no cache borrow held.
+    fn tidy_positions(&mut self) {
         let sid = self.core.strategy_id().expect("a registered strategy");
-        for r in &self.setup.instruments {
-            let pid = PositionId::new(format!("{}-{sid}", r.id));
-            if let Some(mut p) = cache.position_mut(&pid)
+        let cache = self.cache_rc();
+        let mut cache = cache.borrow_mut();
+        for id in self.touched.drain(..) {
+            let pid = PositionId::new(format!("{id}-{sid}"));
+            if cache.position(&pid).is_some_and(|p| p.is_closed()) {
+                cache.purge_position(pid);
+            } else if let Some(mut p) = cache.position_mut(&pid)
                 && p.events.len() > 1
                 && let Some(last) = p.events.last().copied()
             {
@@ -212,6 +270,9 @@ impl AlphaStrategy {
     /// Delivers funding due at or before now, then `ev`, then trades the targets. After an
     /// Alpha error nothing more is delivered.
     fn dispatch(&mut self, ev: MarketEvent<'_>) -> anyhow::Result<()> {
+        if !self.touched.is_empty() {
+            self.tidy_positions();
+        }
         if self.unpurged >= PURGE_EVERY {
             self.purge();
         }
@@ -224,6 +285,7 @@ impl AlphaStrategy {
         if self.recorder.borrow().alpha_error.is_some() {
             return Ok(());
         }
+        self.close_delisted()?;
         if std::mem::take(&mut self.margin_moved) && self.ledger.borrow().has_open_perps() {
             self.liquidate_due()?;
         }
@@ -237,8 +299,15 @@ impl AlphaStrategy {
                 self.deliver(MarketEvent::Funding(&f), now)?;
             }
             self.deliver(ev, now)?;
-            self.rebalance()
+            match self.schedule {
+                Schedule::EveryEvent => self.rebalance(),
+                Schedule::EveryTimestamp => Ok(()),
+            }
         })();
+        if self.schedule == Schedule::EveryTimestamp && self.slices.mark(now.as_u64(), ev.instrument_id()) {
+            // fires once every event stamped `now` is in (see the module docs)
+            self.clock().set_time_alert_ns(SLICE_ALERT, now, None, Some(false))?;
+        }
         if let Err(e) = result {
             let msg = format!("{} at {now}: {e}", ev.kind());
             log::error!("alpha error: {msg}");
@@ -271,237 +340,42 @@ impl AlphaStrategy {
         self.alpha.on_event(&ev, ledger.context())
     }
 
-    /// This strategy's open and in-flight orders of `id`: (id, signed leaves qty, limit price).
-    fn open_orders(&self, id: &InstrumentId) -> Vec<(ClientOrderId, Decimal, Option<Decimal>)> {
-        let sid = self.core.strategy_id();
-        let cache = self.cache();
-        let mut seen = std::collections::BTreeSet::new();
-        let open = cache.orders_open(None, Some(id), sid.as_ref(), None, None);
-        let inflight = cache.orders_inflight(None, Some(id), sid.as_ref(), None, None);
-        open.iter()
-            .chain(inflight.iter())
-            .filter(|o| !self.liquidation_orders.contains(&o.client_order_id()) && seen.insert(o.client_order_id()))
-            .map(|o| {
-                let q = o.leaves_qty().as_decimal();
-                let signed = if o.order_side() == OrderSide::Buy { q } else { -q };
-                (o.client_order_id(), signed, o.price().map(|p| p.as_decimal()))
-            })
-            .collect()
-    }
-
-    fn rebalance(&mut self) -> AlphaResult<()> {
-        self.refresh();
-        let targets = {
-            let ledger = self.ledger.borrow();
-            self.alpha.targets(ledger.context())?
-        };
-        let ts = self.ledger.borrow().context().now.as_u64();
-        for t in targets {
-            let open = self.open_orders(&t.instrument_id);
-            let open_qty: Vec<(Decimal, Option<Decimal>)> = open.iter().map(|o| (o.1, o.2)).collect();
-            let (rules, d) = {
-                let ledger = self.ledger.borrow();
-                let Some(rules) = ledger.rules(&t.instrument_id).cloned() else {
-                    return Err(format!("target for unknown instrument {}", t.instrument_id).into());
-                };
-                let ctx = ledger.context();
-                let state = OrderState {
-                    target: t.quantity,
-                    position: ctx.position(&t.instrument_id),
-                    open: &open_qty,
-                    last_price: ctx.last_price(&t.instrument_id),
-                    liquidity: self.liquidity.get(&t.instrument_id).copied(),
-                    equity: ctx.equity,
-                    cash: rules.is_spot.then(|| {
-                        (ledger.balance_in(Wallet::Spot, &rules.quote), ledger.balance_in(Wallet::Spot, &rules.base))
-                    }),
-                };
-                let mut d = self.setup.execution.decide(&rules, self.setup.rebalance_threshold, &state);
-                // The futures wallet must margin the position the order leads to.
-                if let Some((delta, limit_px)) = d.order.filter(|_| !rules.is_spot) {
-                    let after = state.position + open_qty.iter().map(|o| o.0).sum::<Decimal>() + delta;
-                    let px = limit_px.or_else(|| ledger.margin_price(&t.instrument_id)).or(state.last_price);
-                    if let Some(reason) = px.and_then(|px| ledger.margin_refusal(&t.instrument_id, after, px)) {
-                        d.order = None;
-                        d.skips.push((delta, reason));
-                    }
-                }
-                (rules, d)
-            };
-            if d.cancel_open {
-                for (coid, leaves, price) in open {
-                    self.cancel_order(coid, None, None)?;
-                    self.record_order(ts, &t.instrument_id, coid.to_string(), "cancel", leaves, "LIMIT", price);
-                }
-            }
-            for (delta, reason) in d.skips {
-                log::debug!("skip {} delta {delta}: {reason}", t.instrument_id);
-                let skip = Skip { ts, instrument_id: t.instrument_id.to_string(), delta, reason };
-                self.recorder.borrow_mut().skips.push(skip);
-            }
-            let waits = self.setup.fill == FillTiming::NextOpen && self.setup.open_trades.contains(&t.instrument_id);
-            match d.order {
-                Some((delta, limit_px)) if waits => {
-                    self.pending.insert(t.instrument_id, (rules, delta, limit_px));
-                }
-                Some((delta, limit_px)) => self.submit(&rules, ts, delta, limit_px)?,
-                None if waits => {
-                    self.pending.remove(&t.instrument_id);
-                }
-                None => {}
-            }
-        }
-        Ok(())
-    }
-
-    /// `next_open`: sends the order decided for `id` at the bar's open (the synthetic trade).
-    fn on_open(&mut self, id: InstrumentId, ts: UnixNanos) -> anyhow::Result<()> {
-        if let Some((rules, delta, limit_px)) = self.pending.remove(&id)
-            && self.recorder.borrow().alpha_error.is_none()
-        {
-            self.submit(&rules, ts.as_u64(), delta, limit_px).map_err(|e| anyhow::anyhow!("{e}"))?;
-        }
-        Ok(())
-    }
-
-    /// Liquidates what is due at the current prices (see the module docs); the Alpha then sees
-    /// the position gone and the wallet after the loss and fee.
-    fn liquidate_due(&mut self) -> anyhow::Result<()> {
-        let due = self.ledger.borrow().due_liquidations();
-        if due.is_empty() {
-            return Ok(());
-        }
-        let now = self.now();
-        for id in due {
-            let Some(liq) = self.ledger.borrow_mut().liquidate(id, now) else { continue };
-            let rules = self.ledger.borrow().rules(&id).cloned().expect("a traded instrument");
-            log::warn!(
-                "liquidated {id}: {} at mark {}, fee {}, futures wallet {}",
-                liq.qty,
-                liq.mark_price,
-                liq.fee,
-                liq.wallet_balance_after
-            );
-            // Binance cancels the open orders of a liquidated position.
-            for (coid, leaves, price) in self.open_orders(&id) {
-                self.cancel_order(coid, None, None)?;
-                self.record_order(now.as_u64(), &id, coid.to_string(), "cancel", leaves, "LIMIT", price);
-            }
-            self.pending.remove(&id);
-            let side = if liq.qty.is_sign_positive() { OrderSide::Buy } else { OrderSide::Sell };
-            let qty = Quantity::from_decimal_dp(liq.qty.abs(), rules.size_precision)?;
-            let order = self.core.order_factory().market(id, side, qty, None, Some(true), None, None, None, None, None);
-            let coid = order.client_order_id();
-            self.liquidation_orders.insert(coid);
-            self.record_order(now.as_u64(), &id, coid.to_string(), "submit", liq.qty, "LIQUIDATION", None);
-            {
-                let mut rec = self.recorder.borrow_mut();
-                rec.position_history.entry(id).or_default().push((now, Decimal::ZERO));
-                rec.fills.push(Fill {
-                    ts: now.as_u64(),
-                    instrument_id: id.to_string(),
-                    client_order_id: coid.to_string(),
-                    side: liq.side.clone(),
-                    qty: liq.qty,
-                    price: liq.price,
-                    commission: liq.fee,
-                    commission_currency: rules.settlement.clone(),
-                    liquidity: "Liquidation".into(),
-                    position_after: Decimal::ZERO,
-                });
-                rec.liquidations.push(liq);
-            }
-            self.submit_order(order, None, None, None)?;
-        }
-        self.refresh();
-        Ok(())
-    }
-
-    fn submit(
-        &mut self,
-        rules: &InstrumentRules,
-        ts: u64,
-        delta: Decimal,
-        limit_px: Option<Decimal>,
-    ) -> AlphaResult<()> {
-        let side = if delta.is_sign_positive() { OrderSide::Buy } else { OrderSide::Sell };
-        let qty = Quantity::from_decimal_dp(delta.abs(), rules.size_precision)?;
-        let id = rules.id;
-        let order = match limit_px {
-            Some(p) => {
-                let price = Price::from_decimal_dp(p, rules.price_precision)?;
-                self.core
-                    .order_factory()
-                    .limit(id, side, qty, price, None, None, None, None, None, None, None, None, None, None, None, None)
-            }
-            None => self.core.order_factory().market(id, side, qty, None, None, None, None, None, None, None),
-        };
-        let kind = if limit_px.is_some() { "LIMIT" } else { "MARKET" };
-        self.record_order(ts, &id, order.client_order_id().to_string(), "submit", delta, kind, limit_px);
-        self.submit_order(order, None, None, None)?;
-        Ok(())
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn record_order(
-        &self,
-        ts: u64,
-        id: &InstrumentId,
-        client_order_id: String,
-        action: &str,
-        signed_qty: Decimal,
-        order_type: &str,
-        limit_price: Option<Decimal>,
-    ) {
-        self.recorder.borrow_mut().orders.push(OrderRecord {
-            ts,
-            instrument_id: id.to_string(),
-            client_order_id,
-            action: action.into(),
-            side: if signed_qty.is_sign_negative() { "Sell" } else { "Buy" }.into(),
-            order_type: order_type.into(),
-            qty: signed_qty.abs(),
-            limit_price,
-        });
-    }
-
-    fn book_fill(&mut self, f: &OrderFilled) {
-        if self.liquidation_orders.contains(&f.client_order_id) {
-            return; // booked by the ledger at the mark price when it liquidated
-        }
-        let q = f.last_qty.as_decimal();
-        let qty = if f.order_side == OrderSide::Buy { q } else { -q };
-        let price = f.last_px.as_decimal();
-        let quote = self.ledger.borrow().rules(&f.instrument_id).map(|r| r.quote.clone()).unwrap_or_default();
-        let (commission, commission_currency) =
-            f.commission.map_or((Decimal::ZERO, quote), |m| (m.as_decimal(), m.currency.code.to_string()));
-        let booking = Booking {
-            instrument_id: f.instrument_id,
-            qty,
-            price,
-            commission,
-            commission_currency: &commission_currency,
-        };
-        self.unpurged += 1;
-        let booked = self.ledger.borrow_mut().book(&booking);
-        let Some(position_after) = booked else {
-            log::error!("fill for unknown instrument {}", f.instrument_id);
+    /// The timestamp's alert: [`Alpha::on_timestamp`] with the slice, then the targets, traded
+    /// as one batch at the clock (= the timestamp).
+    fn close_slice(&mut self) {
+        let delisted = self.ledger.borrow().context().delisted.clone();
+        let Some(ts) = self.slices.close(&delisted) else { return };
+        if self.recorder.borrow().alpha_error.is_some() {
             return;
-        };
-        let mut rec = self.recorder.borrow_mut();
-        rec.position_history.entry(f.instrument_id).or_default().push((f.ts_event, position_after));
-        rec.fills.push(Fill {
-            ts: f.ts_event.as_u64(),
-            instrument_id: f.instrument_id.to_string(),
-            client_order_id: f.client_order_id.to_string(),
-            side: format!("{:?}", f.order_side),
-            qty,
-            price,
-            commission,
-            commission_currency,
-            liquidity: format!("{:?}", f.liquidity_side),
-            position_after,
-        });
+        }
+        self.refresh();
+        let now = self.now();
+        {
+            let mut rec = self.recorder.borrow_mut();
+            if rec.record_deliveries {
+                let d = Delivery {
+                    kind: "timestamp",
+                    instrument_id: None,
+                    ts_init: ts,
+                    clock: now.as_u64(),
+                    ts_event: None,
+                };
+                rec.deliveries.push(d);
+            }
+        }
+        let result = (|| -> AlphaResult<()> {
+            let slice = Slice { ts: UnixNanos::from(ts), present: &self.slices.present, missing: &self.slices.missing };
+            {
+                let ledger = self.ledger.borrow();
+                self.alpha.on_timestamp(&slice, ledger.context())?;
+            }
+            self.rebalance()
+        })();
+        if let Err(e) = result {
+            let msg = format!("timestamp at {now}: {e}");
+            log::error!("alpha error: {msg}");
+            self.recorder.borrow_mut().alpha_error = Some(msg);
+        }
     }
 }
 
@@ -540,13 +414,16 @@ impl DataActor for AlphaStrategy {
     }
 
     fn on_bar(&mut self, bar: &Bar) -> anyhow::Result<()> {
+        self.roll();
         let id = bar.bar_type.instrument_id();
+        self.ledger.borrow_mut().set_bar(bar);
         self.liquidity.insert(id, bar.volume.as_decimal() / Decimal::from(4));
         self.set_price(id, bar.close.as_decimal(), bar.ts_init);
         self.dispatch(MarketEvent::Bar(bar))
     }
 
     fn on_trade(&mut self, t: &TradeTick) -> anyhow::Result<()> {
+        self.roll();
         if t.trade_id.as_str() == OPEN_TRADE_ID {
             return self.on_open(t.instrument_id, t.ts_init);
         }
@@ -559,6 +436,7 @@ impl DataActor for AlphaStrategy {
     }
 
     fn on_quote(&mut self, q: &QuoteTick) -> anyhow::Result<()> {
+        self.roll();
         let mid = (q.bid_price.as_decimal() + q.ask_price.as_decimal()) / Decimal::TWO;
         self.liquidity.insert(q.instrument_id, q.bid_size.as_decimal().min(q.ask_size.as_decimal()));
         self.set_price(q.instrument_id, mid, q.ts_init);
@@ -566,16 +444,19 @@ impl DataActor for AlphaStrategy {
     }
 
     fn on_mark_price(&mut self, m: &MarkPriceUpdate) -> anyhow::Result<()> {
+        self.roll();
         self.ledger.borrow_mut().set_mark(m.instrument_id, m.value.as_decimal());
         self.margin_moved = true;
         self.dispatch(MarketEvent::MarkPrice(m))
     }
 
     fn on_index_price(&mut self, m: &IndexPriceUpdate) -> anyhow::Result<()> {
+        self.roll();
         self.dispatch(MarketEvent::IndexPrice(m))
     }
 
     fn on_data(&mut self, d: &CustomData) -> anyhow::Result<()> {
+        self.roll();
         let any = d.data.as_any();
         if let Some(x) = any.downcast_ref::<OpenInterest>() {
             self.dispatch(MarketEvent::OpenInterest(x))
@@ -589,8 +470,17 @@ impl DataActor for AlphaStrategy {
     }
 
     fn on_order_filled(&mut self, event: &OrderFilled) -> anyhow::Result<()> {
+        self.roll();
         self.book_fill(event);
         self.refresh();
+        Ok(())
+    }
+
+    fn on_time_event(&mut self, event: &TimeEvent) -> anyhow::Result<()> {
+        self.roll();
+        if event.name.as_str() == SLICE_ALERT {
+            self.close_slice();
+        }
         Ok(())
     }
 }
