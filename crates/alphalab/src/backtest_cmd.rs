@@ -16,7 +16,7 @@ use backtest::{
     scaffold,
     spec::RunSpec,
     strategies::registry,
-    sweep::{SweepSpec, load_shared, run_sweep_inputs, variants},
+    sweep::{SweepResult, SweepSpec, load_shared, run_sweep_inputs, variants},
 };
 
 use crate::console::{self, progress, thousands};
@@ -28,6 +28,9 @@ pub enum Detail {
     Full,
     /// A headline (the demo).
     Brief,
+    /// Nothing on the terminal, the result files only (no report): a variant of a Ray sweep,
+    /// whose folder must equal a local sweep's.
+    ResultsOnly,
 }
 
 /// Statistics of the headline.
@@ -40,6 +43,9 @@ const HEADLINE: [&str; 6] =
 /// # Errors
 /// Catalog, strategy, engine or output errors.
 pub fn backtest(path: &Path, spec: &RunSpec, detail: Detail) -> anyhow::Result<ExitCode> {
+    if detail == Detail::ResultsOnly {
+        return results_only(spec);
+    }
     log::info!("backtest: {} ({} on {:?})", path.display(), spec.strategy.name, spec.instruments);
     let t = std::time::Instant::now();
     let mut source = CatalogSource::open(spec)?;
@@ -108,6 +114,25 @@ pub fn backtest(path: &Path, spec: &RunSpec, detail: Detail) -> anyhow::Result<E
     Ok(if r.rejections.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
+/// A sweep variant's run: its result files, or its error as the one line a local sweep would
+/// record ([`crate::ray::VARIANT_ERROR`]) and exit code 1.
+fn results_only(spec: &RunSpec) -> anyhow::Result<ExitCode> {
+    let r = CatalogSource::open(spec).and_then(|mut s| run_source(spec, &mut s, &registry(), RunOptions::default()));
+    match r {
+        Ok(r) => {
+            if let Some(o) = &spec.output {
+                write_results(o, spec, &r)?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            // one line whatever the message holds: a JSON string
+            eprintln!("{}{}", crate::ray::VARIANT_ERROR, serde_json::Value::String(e.to_string()));
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
 /// The statistics with the report's readings (percentages, durations, "n/a" when undefined).
 fn print_stats(r: &RunResult, detail: Detail) {
     let values = r.stats.values();
@@ -118,6 +143,7 @@ fn print_stats(r: &RunResult, detail: Detail) {
                 console::detail(&format!("{k:<w$}  {}", report::stat_reading(k, v)));
             }
         }
+        Detail::ResultsOnly => {}
         Detail::Brief => {
             let line: Vec<String> = values
                 .iter()
@@ -144,7 +170,7 @@ pub fn sweep(path: &Path, spec: &SweepSpec, threads: Option<usize>) -> anyhow::R
     let tick = bar.clone();
     let r = run_sweep_inputs(spec, inputs, &registry(), threads, Some(Progress::new(move |k| tick.inc(k))))?;
     bar.finish_and_clear();
-    let keys: Vec<String> = spec.grid.keys().cloned().collect();
+    let keys = spec.keys();
     log::info!("sweep: ranked by {}\n{}", r.rank_by, backtest::sweep::ranking_table(&r, &keys));
     console::step(&format!(
         "sweep {}: {} variants on {threads} threads in {:.1} s, ranked by {}",
@@ -153,20 +179,7 @@ pub fn sweep(path: &Path, spec: &SweepSpec, threads: Option<usize>) -> anyhow::R
         t.elapsed().as_secs_f64(),
         r.rank_by
     ));
-    for (i, o) in r.ranking.iter().enumerate().take(5) {
-        let grid: Vec<String> = o.grid.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        let value = o.stats.as_ref().map_or_else(
-            || format!("failed: {}", o.error.as_deref().unwrap_or("?")),
-            |s| {
-                let v = s.values().into_iter().find(|(k, _)| *k == r.rank_by).map(|(_, v)| v).unwrap_or_default();
-                format!("{} {}", r.rank_by, report::stat_reading(&r.rank_by, &v))
-            },
-        );
-        console::detail(&format!("#{} variant {:04} {}: {value}", i + 1, o.variant, grid.join(" ")));
-    }
-    if r.ranking.len() > 5 {
-        console::detail(&format!("... {} more in ranking.csv", r.ranking.len() - 5));
-    }
+    print_ranking(&r);
     if let Some(o) = &spec.output {
         let html = report::write_sweep_report(o)?;
         console::detail(&format!("ranking.csv and variants/ in {} (report {})", o.display(), html.display()));
@@ -177,6 +190,25 @@ pub fn sweep(path: &Path, spec: &SweepSpec, threads: Option<usize>) -> anyhow::R
         return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The five best variants of a ranking, one line each.
+pub fn print_ranking(r: &SweepResult) {
+    for (i, o) in r.ranking.iter().enumerate().take(5) {
+        let grid: Vec<String> = o.grid.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let value = o.stats.as_ref().map_or_else(
+            || format!("failed: {}", o.error.as_deref().unwrap_or("?")),
+            |s| {
+                let v = s.values().into_iter().find(|(k, _)| *k == r.rank_by).map(|(_, v)| v).unwrap_or_default();
+                format!("{} {}", r.rank_by, report::stat_reading(&r.rank_by, &v))
+            },
+        );
+        let by = o.chosen_by.as_deref().map(|c| format!(" ({c})")).unwrap_or_default();
+        console::detail(&format!("#{} variant {:04} {}{by}: {value}", i + 1, o.variant, grid.join(" ")));
+    }
+    if r.ranking.len() > 5 {
+        console::detail(&format!("... {} more in ranking.csv", r.ranking.len() - 5));
+    }
 }
 
 /// Writes `<dir>/<name>.rs` from the template and registers it in `<dir>/mod.rs`.

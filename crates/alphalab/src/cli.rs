@@ -55,8 +55,12 @@ enum Command {
     },
     /// Paginated REST history into the raw archive (weight-optimal, resumable), optionally into a catalog.
     Backfill(BackfillCli),
-    /// Import data.binance.vision bulk files (.zip/.csv, checksums verified) into the raw archive and a catalog.
+    /// Import data.binance.vision bulk files (.zip/.csv, checksums verified) or recorded streams (.gz lines
+    /// `<receive ns> <frame>`, hftbacktest's format) into the raw archive and a catalog.
     Import(ImportCli),
+    /// Record WebSocket market streams (and the REST depth snapshots their books need) into the raw archive,
+    /// until Ctrl-C, SIGTERM or --duration; optionally into the catalog as each hourly file completes.
+    Record(RecordCli),
     /// Inspect or rebuild the ParquetDataCatalog.
     Catalog {
         #[command(subcommand)]
@@ -66,14 +70,32 @@ enum Command {
     Backtest {
         /// Run file, e.g. examples/buy_and_hold.toml.
         run: PathBuf,
+        /// Write the result files only (no report, no log file, nothing on stdout; a failure is
+        /// one `variant error:` line on stderr, exit code 1): a variant of a Ray sweep.
+        #[arg(long)]
+        results_only: bool,
     },
     /// Run a sweep file: a base run × a parameter grid and/or walk-forward windows, in parallel, ranked.
     Sweep {
         /// Sweep file ([base] run, [grid], [walk_forward], rank_by, output).
         sweep: PathBuf,
         /// Worker threads (one engine each) [default: available parallelism].
-        #[arg(long)]
+        #[arg(long, conflicts_with = "ray")]
         threads: Option<usize>,
+        /// Run every variant as a task on this Ray cluster (GCS `host:port`, or `auto` for the
+        /// cluster this machine belongs to); see scripts/ray/README.md.
+        #[arg(long)]
+        ray: Option<String>,
+    },
+    /// Write trial INDEX of a sweep's [search] at PARAMS (JSON) as its run file and print the
+    /// path (used by the Ray driver's search mode).
+    #[command(hide = true)]
+    SweepVariant {
+        sweep: PathBuf,
+        #[arg(long)]
+        index: usize,
+        #[arg(long)]
+        params: String,
     },
     /// Generate crates/backtest/src/strategies/<name>.rs (an Alpha with todo!() hooks) and register it.
     NewStrategy {
@@ -121,9 +143,18 @@ struct BackfillCli {
     /// spot or usdm.
     #[arg(long, value_parser = ["spot", "usdm"])]
     market: String,
-    /// Comma-separated symbols (pairs for index price klines).
-    #[arg(long, value_delimiter = ',', required = true)]
+    /// Comma-separated symbols (pairs for index price klines), or ALL: every symbol of the
+    /// market's exchangeInfo that traded in the range (USD-M: perpetuals), delisted ones
+    /// included for the time they traded.
+    #[arg(long, value_delimiter = ',', required_unless_present = "universe", conflicts_with = "universe")]
     symbols: Vec<String>,
+    /// top:N: the N symbols with the highest quote volume on --universe-date (from its daily
+    /// kline), each fetched for the part of the range it traded in.
+    #[arg(long, value_name = "top:N")]
+    universe: Option<String>,
+    /// The day --universe ranks on: YYYY-MM-DD, RFC 3339 or ms [default: the --from day].
+    #[arg(long, requires = "universe")]
+    universe_date: Option<String>,
     /// Start: YYYY-MM-DD, RFC 3339 or ms.
     #[arg(long)]
     from: String,
@@ -138,10 +169,53 @@ struct BackfillCli {
     /// REST base URL [default: BASE_PATH_SPOT / BASE_PATH_FUTURES, else production Binance].
     #[arg(long)]
     base_url: Option<String>,
-    /// Pages in flight at once (the weight limiter still bounds the rate).
+    /// Pages in flight at once (the weight limiter still bounds the rate); as many symbols'
+    /// series are fetched interleaved.
     #[arg(long, default_value_t = 8)]
     concurrency: usize,
+    /// Request weight per minute to plan for [default: Binance's limit of the market], for an
+    /// IP shared with other clients.
+    #[arg(long)]
+    weight_per_minute: Option<u32>,
     /// Also write the fetched series into the catalog.
+    #[arg(long)]
+    write_catalog: bool,
+    #[command(flatten)]
+    paths: Paths,
+}
+
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Example (the simulator: `alphalab sim`):\n  \
+    alphalab record --market usdm --symbols BTCUSDT,ETHUSDT \\\n    \
+    --streams trade,bookTicker,depth@100ms,kline_1m,markPrice@1s,forceOrder --duration 6h \\\n    \
+    --base-url http://127.0.0.1:8900 --stream-url ws://127.0.0.1:8900/fstream --write-catalog")]
+struct RecordCli {
+    /// spot or usdm.
+    #[arg(long, value_parser = ["spot", "usdm"])]
+    market: String,
+    /// Comma-separated symbols.
+    #[arg(long, value_delimiter = ',', required = true)]
+    symbols: Vec<String>,
+    /// Streams of every symbol, comma-separated: trade, aggTrade, bookTicker, depth@100ms,
+    /// kline_<interval>, and (usdm) markPrice@1s, forceOrder. depth@100ms also records the REST
+    /// depth snapshots that keep its book in sync.
+    #[arg(long, value_delimiter = ',', default_value = "trade,bookTicker,depth@100ms,kline_1m")]
+    streams: Vec<String>,
+    /// Stop after this long: 20s, 90m, 6h, 1d [default: at Ctrl-C or SIGTERM].
+    #[arg(long)]
+    duration: Option<String>,
+    /// REST base URL (depth snapshots, exchangeInfo) [default: BASE_PATH_SPOT / BASE_PATH_FUTURES,
+    /// else production Binance].
+    #[arg(long)]
+    base_url: Option<String>,
+    /// WebSocket base URL, without /stream [default: STREAM_URL_SPOT (spot) / STREAM_URL_FUTURES
+    /// (usdm), else production Binance].
+    #[arg(long)]
+    stream_url: Option<String>,
+    /// Files are completed and new ones started at every multiple of this (UTC).
+    #[arg(long, default_value = "1h")]
+    rotate: String,
+    /// Also convert each completed file into the catalog.
     #[arg(long)]
     write_catalog: bool,
     #[command(flatten)]
@@ -375,16 +449,22 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let _log = log_to(verbose, Some(&a.paths.data_root))?;
             let market = market_of(&a.market);
             let specs = a.data.iter().map(|t| data::dataset::Spec::parse(market, t)).collect::<Result<Vec<_>, _>>()?;
+            let from_ms = data::user_time_ms("--from", &a.from)?;
+            let date_ms = match &a.universe_date {
+                Some(d) => data::user_time_ms("--universe-date", d)?,
+                None => from_ms,
+            };
             let args = pipeline::BackfillArgs {
                 market,
-                symbols: a.symbols.iter().map(|s| s.trim().to_ascii_uppercase()).collect(),
+                symbols: data::universe::Selection::parse(&a.symbols, a.universe.as_deref(), date_ms)?,
                 specs,
-                from_ms: data::user_time_ms("--from", &a.from)?,
+                from_ms,
                 to_ms: data::user_time_ms("--to", &a.to)?,
                 base_url: base_url(a.base_url, market),
                 concurrency: a.concurrency.max(1),
                 catalog: a.write_catalog.then(|| a.paths.catalog.clone()),
                 data_root: a.paths.data_root,
+                weight_per_minute: a.weight_per_minute,
             };
             let reports = runtime()?.block_on(pipeline::backfill(&args))?;
             Ok(exit_for(reports.iter().filter(|r| !r.errors.is_empty()).count()))
@@ -417,6 +497,29 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let r = pipeline::import(&a.paths, market, a.base_url, &a.paths_.data_root, &a.paths_.catalog)?;
             Ok(exit_for(r.refused.len()))
         }
+        Command::Record(a) => {
+            let _log = log_to(verbose, Some(&a.paths.data_root))?;
+            let market = market_of(&a.market);
+            let args = alphalab::record_cmd::RecordArgs {
+                market,
+                symbols: a.symbols.iter().map(|s| s.trim().to_ascii_uppercase()).collect(),
+                streams: alphalab::record_cmd::parse_streams(&a.streams, market).map_err(anyhow::Error::msg)?,
+                duration: a
+                    .duration
+                    .as_deref()
+                    .map(alphalab::record_cmd::parse_duration)
+                    .transpose()
+                    .map_err(anyhow::Error::msg)?,
+                rest_url: base_url(a.base_url, market),
+                stream_url: alphalab::record_cmd::stream_url(a.stream_url, market),
+                rotate_every: alphalab::record_cmd::parse_duration(&a.rotate).map_err(anyhow::Error::msg)?,
+                catalog: a.write_catalog.then(|| a.paths.catalog.clone()),
+                data_root: a.paths.data_root,
+            };
+            let recorded = runtime()?.block_on(alphalab::record_cmd::run(&args))?;
+            alphalab::record_cmd::print_summary(&args, &recorded);
+            Ok(exit_for(recorded.refused.len()))
+        }
         Command::Catalog { command } => match command {
             CatalogCommand::Ls { paths } => {
                 let _log = log_to(verbose, None)?;
@@ -428,15 +531,27 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Ok(exit_for(pipeline::rebuild(&paths.data_root, &paths.catalog)?))
             }
         },
-        Command::Backtest { run } => {
+        Command::Backtest { run, results_only } => {
             let spec = backtest::spec::RunSpec::load(&run)?;
+            if results_only {
+                // no log file: the variant folder must hold what a local sweep's holds
+                let _log = log_to(false, None)?;
+                return backtest_cmd::backtest(&run, &spec, backtest_cmd::Detail::ResultsOnly);
+            }
             let _log = log_to(verbose, spec.output.as_deref())?;
             backtest_cmd::backtest(&run, &spec, backtest_cmd::Detail::Full)
         }
-        Command::Sweep { sweep, threads } => {
+        Command::Sweep { sweep, threads, ray } => {
             let spec = backtest::sweep::SweepSpec::load(&sweep)?;
             let _log = log_to(verbose, spec.output.as_deref())?;
-            backtest_cmd::sweep(&sweep, &spec, threads)
+            match ray {
+                Some(address) => alphalab::ray::sweep(&sweep, &spec, &alphalab::ray::RayOptions::new(&address)),
+                None => backtest_cmd::sweep(&sweep, &spec, threads),
+            }
+        }
+        Command::SweepVariant { sweep, index, params } => {
+            let spec = backtest::sweep::SweepSpec::load(&sweep)?;
+            alphalab::ray::sweep_variant(&spec, index, &params)
         }
         Command::NewStrategy { name, dir } => {
             let _log = log_to(verbose, None)?;

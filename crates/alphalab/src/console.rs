@@ -2,7 +2,7 @@
 //! (what ran, the figures, where the outputs are). The log itself goes to the output folder
 //! ([`crate::logging`]); nothing here is a second logger.
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 /// A progress bar of `len` `unit`s with rate and ETA on a terminal, hidden otherwise (CI,
 /// pipes).
@@ -16,6 +16,32 @@ pub fn progress(len: u64, what: &str, unit: &str) -> ProgressBar {
     bar.set_style(ProgressStyle::with_template(&template).expect("valid template").progress_chars("=> "));
     bar.set_message(what.to_string());
     bar
+}
+
+/// A spinner with the elapsed time, for a step whose length is not known here (a Ray sweep);
+/// hidden when stderr is not a terminal.
+#[must_use]
+pub fn spinner(what: &str) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+    if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        bar.set_draw_target(ProgressDrawTarget::hidden());
+    }
+    bar.set_style(ProgressStyle::with_template("{spinner} {msg} {elapsed}").expect("valid template"));
+    bar.set_message(what.to_string());
+    bar.enable_steady_tick(std::time::Duration::from_millis(200));
+    bar
+}
+
+/// Several bars drawn together (an overall bar and one per item in progress); hidden when
+/// stderr is not a terminal. Add bars made with [`progress`].
+#[must_use]
+pub fn board() -> MultiProgress {
+    let target = if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        ProgressDrawTarget::stderr()
+    } else {
+        ProgressDrawTarget::hidden()
+    };
+    MultiProgress::with_draw_target(target)
 }
 
 /// A step's headline.

@@ -63,11 +63,11 @@ pub fn run(a: &DemoArgs) -> anyhow::Result<ExitCode> {
                 data.split(',').map(|t| data::dataset::Spec::parse(market, t)).collect::<Result<Vec<_>, _>>()?;
             let args = pipeline::BackfillArgs {
                 market,
-                symbols: vec![if market == Market::Spot {
+                symbols: data::universe::Selection::List(vec![if market == Market::Spot {
                     cfg.spot_symbol.clone()
                 } else {
                     cfg.futures_symbol.clone()
-                }],
+                }]),
                 specs,
                 from_ms: to_ms - a.days * DAY_MS,
                 to_ms,
@@ -75,6 +75,7 @@ pub fn run(a: &DemoArgs) -> anyhow::Result<ExitCode> {
                 base_url: url.clone(),
                 concurrency: 8,
                 catalog: Some(catalog.clone()),
+                weight_per_minute: None,
             };
             let reports = pipeline::backfill(&args).await?;
             failures += reports.iter().filter(|r| !r.errors.is_empty()).count();

@@ -7,24 +7,32 @@ use std::{path::PathBuf, time::Duration};
 use anyhow::Context;
 use binance::{
     Market,
+    limiter::{Limiter, LimiterConfig},
     rest::{RestClient, RestConfig},
 };
 use data::{
-    backfill::{self, Gap, Job},
+    backfill::{self, Job},
     catalog::Catalog,
     dataset::Spec,
     download::Fetched,
     ingest::{RawItem, ingest},
     raw::RawStore,
+    schedule,
+    universe::{self, Selection},
 };
 
-use crate::console::{self, progress, thousands};
+use crate::{
+    backfill_view::{self, Board as BoardView},
+    console::{self, progress, thousands},
+};
 
 /// What `alphalab backfill` was asked for.
 #[derive(Debug, Clone)]
 pub struct BackfillArgs {
     pub market: Market,
-    pub symbols: Vec<String>,
+    /// Which symbols: a list, `ALL` (every symbol that traded in the range, delisted ones
+    /// included) or `top:N` by quote volume on a date.
+    pub symbols: Selection,
     pub specs: Vec<Spec>,
     pub from_ms: u64,
     pub to_ms: u64,
@@ -33,13 +41,19 @@ pub struct BackfillArgs {
     pub concurrency: usize,
     /// Also convert what was fetched into this catalog.
     pub catalog: Option<PathBuf>,
+    /// Weight per minute to plan for [default: Binance's limit of the market]; lower it when
+    /// other clients share the IP.
+    pub weight_per_minute: Option<u32>,
 }
 
-/// Backfills every (symbol, series) and, if asked, writes them to the catalog. Returns the
-/// reports; a series with failed pages is reported, and a rerun fetches only what is missing.
+/// Backfills every (symbol, series) of the selection, all symbols' pages interleaved through
+/// the market's one weight limiter ([`data::schedule`]), and, if asked, writes them to the
+/// catalog. Returns one report per (member, series); a series with failed pages (or that could
+/// not be planned) lists its errors, and a rerun fetches only what is missing.
 ///
 /// # Errors
-/// A failure before paging (client, server time, exchangeInfo) or a catalog write error.
+/// A failure before paging (client, server time, exchangeInfo, the universe's probes) or a
+/// catalog write error.
 pub async fn backfill(args: &BackfillArgs) -> anyhow::Result<Vec<backfill::Report>> {
     let cfg = RestConfig {
         spot_url: args.base_url.clone(),
@@ -47,38 +61,59 @@ pub async fn backfill(args: &BackfillArgs) -> anyhow::Result<Vec<backfill::Repor
         timeout: Duration::from_secs(30),
         ..RestConfig::default()
     };
-    let client = RestClient::new(cfg)?;
+    let limits = LimiterConfig { weight_per_minute: args.weight_per_minute, ..LimiterConfig::default() };
+    let client =
+        RestClient::with_limiters(cfg, Limiter::new(Market::Spot, limits), Limiter::new(Market::UsdM, limits))?;
     let store = RawStore::new(&args.data_root);
-    data::instruments::fetch_exchange_info(&client, &store, args.market)
+    let t0 = std::time::Instant::now();
+    let info_page = data::instruments::fetch_exchange_info(&client, &store, args.market)
         .await
         .with_context(|| format!("fetching {} exchangeInfo", args.market))?;
-    let mut reports = Vec::new();
-    for symbol in &args.symbols {
-        for spec in &args.specs {
-            let job = Job {
+    let info: serde_json::Value = serde_json::from_str(RawStore::read_page(&info_page)?.body.get())
+        .with_context(|| format!("reading {}", info_page.display()))?;
+    let members =
+        universe::resolve(&client, args.market, &info, &args.symbols, args.from_ms, args.to_ms, args.concurrency)
+            .await
+            .with_context(|| format!("choosing the {} symbols", args.market))?;
+    let jobs: Vec<Job> = members
+        .iter()
+        .flat_map(|m| {
+            args.specs.iter().map(|spec| Job {
                 market: args.market,
-                symbol: symbol.clone(),
+                symbol: m.symbol.clone(),
                 spec: spec.clone(),
-                from_ms: args.from_ms,
-                to_ms: args.to_ms,
-            };
-            let estimate = args.to_ms.saturating_sub(args.from_ms).checked_div(spec.step_ms).unwrap_or(0);
-            let bar = progress(estimate, &format!("{} {symbol} {spec}", args.market), "rows");
-            let progress = bar.clone();
-            let on_rows: backfill::OnRows = std::sync::Arc::new(move |n| progress.inc(n as u64));
-            let r = backfill::run(&client, &store, &job, args.concurrency, on_rows).await?;
-            bar.finish_and_clear();
-            log_report(&r);
-            reports.push(r);
-        }
-    }
+                from_ms: m.from_ms,
+                to_ms: m.to_ms,
+            })
+        })
+        .collect();
+    let estimate = |j: &Job| j.to_ms.saturating_sub(j.from_ms).checked_div(j.spec.step_ms).unwrap_or(0);
+    let labels = jobs.iter().map(|j| format!("{} {}", j.symbol, j.spec)).collect();
+    let board = std::sync::Arc::new(BoardView::new(labels, jobs.iter().map(estimate).sum()));
+    let results = schedule::run_all(&client, &store, &jobs, args.concurrency, board.clone()).await?;
+    board.finish();
+    let reports: Vec<backfill::Report> = jobs
+        .iter()
+        .zip(results)
+        .map(|(job, r)| {
+            r.unwrap_or_else(|e| {
+                let failed = unplanned(job, &e.to_string());
+                backfill_view::log_report(&failed);
+                failed
+            })
+        })
+        .collect();
+    let elapsed = t0.elapsed().as_secs_f64();
     let l = client.limiter(args.market);
+    // The weight-budget bound: minutes of the planned per-minute budget the weight needs.
+    let minutes = l.total_weight() as f64 / f64::from(l.budget());
     log::info!(
-        "backfill: {} weight used {} (peak {} / {} per minute)",
+        "backfill: {} weight used {} = {minutes:.2} minutes of budget (peak {} / {} per minute, {} × 429) in {elapsed:.1} s",
         args.market,
         l.total_weight(),
         l.peak_used_weight(),
-        l.budget()
+        l.budget(),
+        l.throttles()
     );
     console::step(&format!(
         "backfill {} from {} into {}",
@@ -86,31 +121,27 @@ pub async fn backfill(args: &BackfillArgs) -> anyhow::Result<Vec<backfill::Repor
         args.base_url,
         store.root().join("raw").display()
     ));
-    for r in &reports {
-        let gaps = if r.gaps.is_empty() { String::new() } else { format!(", {} gaps (see the log)", r.gaps.len()) };
-        let errors = if r.errors.is_empty() { String::new() } else { format!(", {} pages FAILED", r.errors.len()) };
-        console::detail(&format!(
-            "{} {}: {} rows, {} pages ({} fetched) in {:.1} s{gaps}{errors}",
-            r.symbol,
-            r.series,
-            thousands(r.rows as u64),
-            r.pages,
-            r.fetched,
-            r.elapsed_ms as f64 / 1e3
-        ));
+    if !matches!(args.symbols, Selection::List(_)) {
+        let what = match &args.symbols {
+            Selection::Top { n, .. } => format!("top:{n}"),
+            _ => "ALL".to_string(),
+        };
+        console::detail(&backfill_view::universe_line(args.market, &what, &members, args.from_ms, args.to_ms));
     }
-    console::detail(&format!("peak used weight {} / {} per minute, no 429", l.peak_used_weight(), l.budget()));
+    for line in backfill_view::summary(&reports) {
+        console::detail(&line);
+    }
+    console::detail(&format!(
+        "{elapsed:.1} s; weight {} = {minutes:.2} minutes of the {} per minute planned (peak {}), {} × 429",
+        thousands(l.total_weight()),
+        l.budget(),
+        l.peak_used_weight(),
+        l.throttles()
+    ));
     if let Some(path) = &args.catalog {
-        let items: Vec<RawItem> = args
-            .symbols
+        let items: Vec<RawItem> = jobs
             .iter()
-            .flat_map(|symbol| {
-                args.specs.iter().map(|spec| RawItem::Rest {
-                    market: args.market,
-                    series: spec.series.clone(),
-                    symbol: symbol.clone(),
-                })
-            })
+            .map(|j| RawItem::Rest { market: j.market, series: j.spec.series.clone(), symbol: j.symbol.clone() })
             .collect();
         let (store, dir) = (store.clone(), path.clone());
         // The catalog blocks on its own runtime: never call it from inside ours.
@@ -118,6 +149,24 @@ pub async fn backfill(args: &BackfillArgs) -> anyhow::Result<Vec<backfill::Repor
         console::detail(&format!("catalog {}: {} new rows", path.display(), thousands(rows as u64)));
     }
     Ok(reports)
+}
+
+/// The report of a job that could not be planned (its id lookup failed).
+fn unplanned(job: &Job, error: &str) -> backfill::Report {
+    backfill::Report {
+        market: job.market,
+        symbol: job.symbol.clone(),
+        series: job.spec.series_name(),
+        page_limit: job.spec.page_limit(),
+        pages: 0,
+        fetched: 0,
+        skipped: 0,
+        rows: 0,
+        gaps: Vec::new(),
+        clipped_from_ms: None,
+        errors: vec![error.to_string()],
+        elapsed_ms: 0,
+    }
 }
 
 /// Ingests raw items into the catalog at `path`, logging each; returns the new rows.
@@ -132,38 +181,9 @@ fn ingest_items(store: &RawStore, path: &std::path::Path, items: &[RawItem]) -> 
     Ok(written)
 }
 
-fn log_report(r: &backfill::Report) {
-    log::info!(
-        "backfill {} {} {}: {} pages of {} ({} fetched, {} already complete), {} rows in {:.1} s",
-        r.market,
-        r.symbol,
-        r.series,
-        r.pages,
-        r.page_limit,
-        r.fetched,
-        r.skipped,
-        r.rows,
-        r.elapsed_ms as f64 / 1e3
-    );
-    if let Some(t) = r.clipped_from_ms {
-        log::warn!("backfill {} {}: Binance keeps this series only 30 days: data starts at {t} ms", r.symbol, r.series);
-    }
-    for g in &r.gaps {
-        match g {
-            Gap::Time { from_ms, to_ms } => {
-                log::warn!("gap {} {}: no data in [{from_ms}, {to_ms}) ms", r.symbol, r.series)
-            }
-            Gap::Ids { from, to } => log::warn!("gap {} {}: ids [{from}, {to}) missing", r.symbol, r.series),
-        }
-    }
-    for e in &r.errors {
-        log::error!("backfill {} {}: {e}", r.symbol, r.series);
-    }
-}
-
 /// Makes sure the raw archive holds an exchangeInfo of `market` (instruments come from it),
 /// fetching it from `base_url` (else production Binance) if not.
-fn ensure_exchange_info(store: &RawStore, market: Market, base_url: Option<&str>) -> anyhow::Result<()> {
+pub(crate) fn ensure_exchange_info(store: &RawStore, market: Market, base_url: Option<&str>) -> anyhow::Result<()> {
     if !data::instruments::has_exchange_info(store, market)? {
         let url = base_url.map_or_else(|| market.prod_rest_url().to_string(), str::to_string);
         log::info!("import: no {market} exchangeInfo in the raw archive yet; fetching it from {url}");
@@ -217,6 +237,7 @@ pub fn import(
     for p in paths {
         if p.is_dir() {
             files.extend(data::import::bulk_files(p, market)?);
+            files.extend(crate::record_cmd::recording_files(p)?);
         } else {
             files.push(p.clone());
         }
@@ -225,13 +246,17 @@ pub fn import(
     let mut report = ImportReport::default();
     let bar = progress(files.len() as u64, "import", "files");
     for f in &files {
-        let done = data::import::import_file(&store, f, market).map_err(anyhow::Error::from).and_then(|imported| {
-            // A refused file leaves the raw archive too: raw is what was imported.
-            ingest_file(&store, &mut cat, &imported, base_url.as_deref()).inspect_err(|_| {
-                let _ = std::fs::remove_file(&imported.stored);
-                let _ = std::fs::remove_file(data::raw::sidecar(&imported.stored));
+        let done = if crate::record_cmd::is_recording(f) {
+            crate::record_cmd::import_recording(&store, &mut cat, f, market, base_url.as_deref())
+        } else {
+            data::import::import_file(&store, f, market).map_err(anyhow::Error::from).and_then(|imported| {
+                // A refused file leaves the raw archive too: raw is what was imported.
+                ingest_file(&store, &mut cat, &imported, base_url.as_deref()).inspect_err(|_| {
+                    let _ = std::fs::remove_file(&imported.stored);
+                    let _ = std::fs::remove_file(data::raw::sidecar(&imported.stored));
+                })
             })
-        });
+        };
         match done {
             Ok(n) => {
                 report.imported += 1;
@@ -386,9 +411,13 @@ pub fn import_url(args: &UrlImportArgs) -> anyhow::Result<UrlImportReport> {
 /// # Errors
 /// The catalog cannot be opened or read.
 pub fn ls(catalog: &std::path::Path) -> anyhow::Result<()> {
-    let cat = Catalog::open(catalog)?;
+    let mut cat = Catalog::open(catalog)?;
     let rows = cat.ls()?;
     println!("{}", data::catalog::LsTable(&rows));
+    let gaps = cat.recorded_gaps()?;
+    if !gaps.is_empty() {
+        println!("recorded gaps (no data, or an order book out of sync):\n{}", data::catalog::GapTable(&gaps));
+    }
     Ok(())
 }
 
