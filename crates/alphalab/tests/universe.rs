@@ -98,7 +98,16 @@ async fn all_symbols_that_traded_each_for_its_life_through_one_budget_without_42
             .collect();
         let life = m.life(&r.symbol).unwrap();
         assert!(stored.iter().all(|t| life.trades_at(*t)), "{}: a kline outside its life", r.symbol);
-        assert_eq!(bars(&r.symbol), Some((stored.len() as u64, Some(0))), "{} in the catalog", r.symbol);
+        // The kline opened at the server's start time may still be open when its page is
+        // fetched (the simulated clock runs from NOW): the catalog keeps closed klines only.
+        let (rows, gaps) = bars(&r.symbol).unwrap_or_else(|| panic!("{}: no bars in the catalog", r.symbol));
+        let open_at_fetch = u64::from(stored.last() == Some(&NOW));
+        assert!(
+            gaps == Some(0) && (stored.len() as u64 - open_at_fetch..=stored.len() as u64).contains(&rows),
+            "{} in the catalog: {rows} bars, gaps {gaps:?}, {} klines stored",
+            r.symbol,
+            stored.len()
+        );
         let opens: Vec<u64> = stored.into_iter().filter(|t| (FROM..TO).contains(t)).collect();
         assert_eq!((opens.first().copied(), opens.last().copied()), (Some(a), Some(b - MIN)), "{}", r.symbol);
         if life.delisted_ms.is_some_and(|d| d < TO) {
