@@ -158,9 +158,12 @@ fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     out
 }
 
+/// A sweep file, its output folder, the local sweep's files, the Ray sweep's environment.
+type Prepared = (PathBuf, PathBuf, BTreeMap<String, Vec<u8>>, Vec<(&'static str, PathBuf)>);
+
 /// The local sweep's folder, moved aside to `out-local`, and the Ray sweep's env: its Python,
 /// and a binary that takes 1.5 s longer per variant (so a node can be killed mid-task).
-fn local_then_ray_env(name: &str) -> (PathBuf, PathBuf, BTreeMap<String, Vec<u8>>, Vec<(&'static str, PathBuf)>) {
+fn local_then_ray_env(name: &str) -> Prepared {
     let dir = common::fresh_dir(name);
     let out = dir.join("out");
     let file = sweep_file(&dir, &out);

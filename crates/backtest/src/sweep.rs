@@ -234,7 +234,7 @@ impl SweepSpec {
             }
             for (k, r) in &search.space {
                 let key = format!("search.space.{k}");
-                if !(r.low < r.high) || !r.low.is_finite() || !r.high.is_finite() {
+                if !r.low.is_finite() || !r.high.is_finite() || r.low >= r.high {
                     return Err(bad(key, format!("low {} must be below high {}", r.low, r.high)));
                 }
                 if r.kind != "int" && r.kind != "float" {

@@ -69,7 +69,7 @@ fn precisions(k: usize) -> (u8, u8) {
 fn close(k: usize, i: u64) -> Decimal {
     let (pdp, _) = precisions(k);
     let level: i64 = [20_000, 15_000, 12_000, 15_000][k % 4] + 37 * k as i64;
-    let ticks = level + ((i as i64 * (7 + k as i64)) % 41) - 20 + i as i64 / 3 * if k % 2 == 0 { 1 } else { -1 };
+    let ticks = level + ((i as i64 * (7 + k as i64)) % 41) - 20 + i as i64 / 3 * if k.is_multiple_of(2) { 1 } else { -1 };
     Decimal::new(ticks, u32::from(pdp))
 }
 
@@ -150,7 +150,7 @@ fn targets_of(k: usize) -> Vec<(u64, Decimal)> {
     let notional = |n: i64, m: u64| Decimal::from(n) / close(k, m - 1) + d("0.00009");
     let mut v = vec![(5 + k as u64, notional(10_000, 5 + k as u64)), (30 + k as u64, -notional(15_000, 30 + k as u64))];
     v.push((60, notional(8_000, 60)));
-    if k % 2 == 0 {
+    if k.is_multiple_of(2) {
         v.push((150 - k as u64, Decimal::ZERO));
     }
     v

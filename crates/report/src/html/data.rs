@@ -318,13 +318,19 @@ pub fn monthly_returns(curve: &[Point], initial: f64) -> Vec<(i32, u32, f64)> {
         .collect()
 }
 
+/// A UTC month: (year, month).
+pub type Month = (i32, u32);
+/// A month's PnL: (year, month, pnl).
+pub type MonthPnl = (i32, u32, f64);
+
 /// PnL per instrument and UTC month from cumulative rows (`instrument_pnl.csv`: each row the
 /// instrument's net PnL up to and including its `ts`): a month's PnL is its last row's net PnL
 /// minus the previous month's last (0 before the instrument's first row). Returns the months in
 /// order and, per instrument, `(year, month, pnl)` for the months it has rows in.
 #[must_use]
-pub fn monthly_pnl(rows: &[AttributionRow]) -> (Vec<(i32, u32)>, BTreeMap<String, Vec<(i32, u32, f64)>>) {
-    let mut ends: BTreeMap<&str, Vec<(i64, (i32, u32), f64)>> = BTreeMap::new();
+pub fn monthly_pnl(rows: &[AttributionRow]) -> (Vec<Month>, BTreeMap<String, Vec<MonthPnl>>) {
+    // Per instrument: (ts, its month, cumulative net PnL).
+    let mut ends: BTreeMap<&str, Vec<(i64, Month, f64)>> = BTreeMap::new();
     for r in rows {
         let t = chrono::DateTime::from_timestamp_nanos(r.ts);
         ends.entry(&r.instrument_id).or_default().push((r.ts, (t.year(), t.month()), r.net_pnl));
@@ -333,7 +339,7 @@ pub fn monthly_pnl(rows: &[AttributionRow]) -> (Vec<(i32, u32)>, BTreeMap<String
     let mut out = BTreeMap::new();
     for (id, mut v) in ends {
         v.sort_by_key(|x| x.0);
-        let mut by_month: Vec<((i32, u32), f64)> = Vec::new();
+        let mut by_month: Vec<(Month, f64)> = Vec::new();
         for (_, m, net) in v {
             match by_month.last_mut() {
                 Some(last) if last.0 == m => last.1 = net,
@@ -341,7 +347,7 @@ pub fn monthly_pnl(rows: &[AttributionRow]) -> (Vec<(i32, u32)>, BTreeMap<String
             }
         }
         let mut prev = 0.0;
-        let pnl: Vec<(i32, u32, f64)> = by_month
+        let pnl: Vec<MonthPnl> = by_month
             .into_iter()
             .map(|(m, end)| {
                 months.insert(m);
