@@ -11,11 +11,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use data::{FundingPayment, LongShortRatio, OpenInterest, TakerBuySellVolume};
 use nautilus_core::UnixNanos;
 use nautilus_model::{
-    data::{Bar, BarType, CustomData, IndexPriceUpdate, MarkPriceUpdate, QuoteTick, TradeTick},
+    data::{Bar, BarType, CustomData, IndexPriceUpdate, MarkPriceUpdate, OrderBookDeltas, QuoteTick, TradeTick},
     identifiers::InstrumentId,
 };
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
+
+use crate::book::{BookView, Books};
 
 /// One market event, delivered when the engine clock reaches its `ts_init` (never before).
 #[derive(Debug, Clone, Copy)]
@@ -23,6 +25,9 @@ pub enum MarketEvent<'a> {
     Bar(&'a Bar),
     Trade(&'a TradeTick),
     Quote(&'a QuoteTick),
+    /// One record of an instrument's order book (`book_deltas`): a depth snapshot or diff,
+    /// already applied to [`Context::book`].
+    Book(&'a OrderBookDeltas),
     MarkPrice(&'a MarkPriceUpdate),
     IndexPrice(&'a IndexPriceUpdate),
     /// A funding settlement (rate and, if known, mark price) of a perpetual. The 0.57 engine does
@@ -44,6 +49,7 @@ impl MarketEvent<'_> {
             MarketEvent::Bar(x) => x.ts_init,
             MarketEvent::Trade(x) => x.ts_init,
             MarketEvent::Quote(x) => x.ts_init,
+            MarketEvent::Book(x) => x.ts_init,
             MarketEvent::MarkPrice(x) => x.ts_init,
             MarketEvent::IndexPrice(x) => x.ts_init,
             MarketEvent::Funding(x) => x.ts,
@@ -61,6 +67,7 @@ impl MarketEvent<'_> {
             MarketEvent::Bar(x) => Some(x.bar_type.instrument_id()),
             MarketEvent::Trade(x) => Some(x.instrument_id),
             MarketEvent::Quote(x) => Some(x.instrument_id),
+            MarketEvent::Book(x) => Some(x.instrument_id),
             MarketEvent::MarkPrice(x) => Some(x.instrument_id),
             MarketEvent::IndexPrice(x) => Some(x.instrument_id),
             MarketEvent::Funding(x) => Some(x.instrument_id),
@@ -78,6 +85,7 @@ impl MarketEvent<'_> {
             MarketEvent::Bar(_) => "bar",
             MarketEvent::Trade(_) => "trade",
             MarketEvent::Quote(_) => "quote",
+            MarketEvent::Book(_) => "book",
             MarketEvent::MarkPrice(_) => "mark_price",
             MarketEvent::IndexPrice(_) => "index_price",
             MarketEvent::Funding(_) => "funding",
@@ -109,11 +117,14 @@ pub struct Context {
     pub wallets: BTreeMap<Wallet, BTreeMap<String, Decimal>>,
     /// The futures wallet's margin at the mark prices (runs with perpetuals).
     pub margin: Option<MarginState>,
-    /// Last price per instrument (bar close, trade price, quote mid; mark prices are not used),
-    /// updated in place: reading every instrument's costs nothing per event.
+    /// Last price per instrument (bar close, trade price, quote or book mid; mark prices are not
+    /// used), updated in place: reading every instrument's costs nothing per event.
     pub last_prices: BTreeMap<InstrumentId, Decimal>,
     /// The latest bar of every bar type delivered (OHLCV of the whole universe at a glance).
     pub last_bars: BTreeMap<BarType, Bar>,
+    /// The order books of the instruments with `book_deltas`, updated in place by every record
+    /// (read them with [`Context::book`]).
+    pub books: Books,
     /// Instruments delisted so far (their positions were settled; targets for them are ignored).
     pub delisted: BTreeSet<InstrumentId>,
     /// Mark-to-market equity in the reporting currency (every wallet's cash, including funding
@@ -129,6 +140,13 @@ impl Context {
     #[must_use]
     pub fn position(&self, id: &InstrumentId) -> Decimal {
         self.positions.get(id).copied().unwrap_or_default()
+    }
+
+    /// The order book of `id` now (instruments with `book_deltas` only; empty until the first
+    /// snapshot): best bid/ask and depth levels as exact decimals.
+    #[must_use]
+    pub fn book(&self, id: &InstrumentId) -> Option<BookView<'_>> {
+        self.books.get(id)
     }
 
     /// Last price of `id`, if one was seen.

@@ -3,7 +3,7 @@
 //! settled between chunks → [`RunResult`]. It writes nothing: the caller decides where
 //! the result goes ([`crate::output`]).
 
-use std::{cell::RefCell, rc::Rc, str::FromStr};
+use std::{cell::RefCell, collections::BTreeMap, rc::Rc, str::FromStr};
 
 use data::FundingPayment;
 use nautilus_backtest::{config::BacktestEngineConfig, engine::BacktestEngine};
@@ -25,11 +25,12 @@ use nautilus_model::{
     events::AccountState,
     identifiers::{InstrumentId, TradeId, TraderId, Venue},
     instruments::Instrument,
-    types::{AccountBalance, Currency, Money, Quantity},
+    types::{AccountBalance, Currency, Money, Price, Quantity},
 };
 use rust_decimal::Decimal;
 
 use crate::{
+    book::{self, Books},
     delisting::{DelistingAt, resolve},
     error::{Error, Result},
     execution::InstrumentRules,
@@ -141,6 +142,7 @@ fn parse_ids(key: &str, v: &[String]) -> Result<Vec<InstrumentId>> {
 pub fn run_source(spec: &RunSpec, source: &mut dyn Source, registry: &Registry, opts: RunOptions) -> Result<RunResult> {
     let alpha = registry.build(&spec.strategy)?;
     spec.venue.validate()?;
+    book::check_spec(spec)?;
     let (start, end) = (spec.start_ns()?, spec.end_ns()?);
     let Some((first, last)) = source.time_range() else {
         return Err(Error::spec("instruments", "no data to run on"));
@@ -176,6 +178,12 @@ pub fn run_source(spec: &RunSpec, source: &mut dyn Source, registry: &Registry, 
     let (spot_wallet, futures_wallet) = spec.venue.wallets();
     let ledger =
         Rc::new(RefCell::new(Ledger::new(&rules, spot_wallet, futures_wallet, &spec.reporting_currency, margin)));
+    let book_ids = parse_ids("book_deltas", &spec.book_deltas)?;
+    *ledger.borrow_mut().books_mut() = Books::new(&book_ids);
+    let ticks: BTreeMap<InstrumentId, Price> = rules
+        .iter()
+        .filter_map(|r| Price::from_decimal_dp(r.price_increment, r.price_precision).ok().map(|p| (r.id, p)))
+        .collect();
     let transfers = spec.venue.transfer_times()?;
     let open_trades: Vec<InstrumentId> = if spec.venue.fill == FillTiming::NextOpen {
         bar_types.iter().map(BarType::instrument_id).filter(|id| rules.iter().any(|r| r.id == *id)).collect()
@@ -200,6 +208,7 @@ pub fn run_source(spec: &RunSpec, source: &mut dyn Source, registry: &Registry, 
         bar_types,
         trades: parse_ids("trade_ticks", &spec.trade_ticks)?,
         quotes: parse_ids("quote_ticks", &spec.quote_ticks)?,
+        books: book_ids.clone(),
         mark_prices: parse_ids("mark_prices", &spec.mark_prices)?,
         index_prices: parse_ids("index_prices", &spec.index_prices)?,
         custom_types: spec.custom_types.clone(),
@@ -258,6 +267,10 @@ pub fn run_source(spec: &RunSpec, source: &mut dyn Source, registry: &Registry, 
             let opens = open_ticks(&chunk, &open_trades, t)?;
             chunk.push(opens);
         }
+        if !book_ids.is_empty() {
+            let kept = book::keep_alive(&chunk, &ledger.borrow().context().books, |id| ticks.get(id).copied());
+            chunk.push(kept);
+        }
         let n: usize = chunk.iter().map(Vec::len).sum();
         if n > 0 {
             for s in chunk.into_iter().filter(|s| !s.is_empty()) {
@@ -265,7 +278,7 @@ pub fn run_source(spec: &RunSpec, source: &mut dyn Source, registry: &Registry, 
             }
             engine.run(None, None, None, true).map_err(Error::engine("running the engine"))?;
             engine.clear_data();
-            trim_cache(&engine, venue)?;
+            trim_cache(&engine, venue, &book_ids)?;
             iterations += n;
         }
         if recorder.borrow().alpha_error.is_some() {
@@ -393,10 +406,13 @@ fn open_ticks(chunk: &[Vec<Data>], ids: &[InstrumentId], t: u64) -> Result<Vec<D
 /// cache and restores what the engines still need from it: the venue account and the open
 /// positions (instruments and currencies survive the reset, `drop_instruments_on_reset =
 /// false`; closed orders and positions, which the strategy purges as it goes anyway, do not).
+/// The reset also drops the cache's order books: those of `books` are put back, should anything
+/// keep one there (alphalab's own are in the Alpha's context and the matching engines, which the
+/// reset does not reach).
 ///
 /// # Errors
-/// Restoring the account or a position.
-fn trim_cache(engine: &BacktestEngine, venue: Venue) -> Result<()> {
+/// Restoring the account, a position or a book.
+fn trim_cache(engine: &BacktestEngine, venue: Venue, books: &[InstrumentId]) -> Result<()> {
     let fail = |what: &str| Error::engine(format!("restoring the {what} after trimming the cache"));
     let mut cache = engine.kernel().cache.borrow_mut();
     if cache.orders_open_count(None, None, None, None, None) > 0
@@ -408,8 +424,13 @@ fn trim_cache(engine: &BacktestEngine, venue: Venue) -> Result<()> {
     let Some(account) = cache.account_for_venue(&venue).map(|a| a.clone()) else { return Ok(()) };
     let positions: Vec<nautilus_model::position::Position> =
         cache.positions_open(None, None, None, None, None).into_iter().map(|p| p.clone()).collect();
+    let kept: Vec<nautilus_model::orderbook::OrderBook> =
+        books.iter().filter_map(|id| cache.order_book(id).cloned()).collect();
     cache.reset();
     cache.add_account(account).map_err(fail("account"))?;
+    for b in kept {
+        cache.add_order_book(b).map_err(fail("order books"))?;
+    }
     for p in &positions {
         cache.add_position(p, nautilus_model::enums::OmsType::Netting).map_err(fail("positions"))?;
     }

@@ -11,8 +11,8 @@ use data::{
 use nautilus_core::UnixNanos;
 use nautilus_model::{
     data::{
-        Bar, Data, FundingRateUpdate, HasTsInit, IndexPriceUpdate, InstrumentClose, MarkPriceUpdate, QuoteTick,
-        TradeTick,
+        Bar, Data, FundingRateUpdate, HasTsInit, IndexPriceUpdate, InstrumentClose, MarkPriceUpdate, OrderBookDelta,
+        QuoteTick, TradeTick,
     },
     instruments::{Instrument, InstrumentAny},
 };
@@ -164,6 +164,10 @@ fn read(cat: &mut ParquetDataCatalog, s: &Stream, start: UnixNanos, end: UnixNan
             .into_iter()
             .map(Data::Quote)
             .collect(),
+        "order_book_deltas" => {
+            let deltas = cat.query_typed_data::<OrderBookDelta>(Some(id), span.0, span.1, None, None, true)?;
+            crate::book::group_deltas(deltas)
+        }
         "mark_prices" => cat
             .query_typed_data::<MarkPriceUpdate>(Some(id), span.0, span.1, None, None, true)?
             .into_iter()
@@ -224,7 +228,9 @@ impl CatalogSource {
             .iter()
             .map(|bt| Stream { key: "bar_types", data_type: "bars".into(), identifier: bt.clone() })
             .collect();
-        let ticks: [(&'static str, &[String], &str); 4] = [
+        // Book records first: on equal `ts_init` the book an order meets is already updated.
+        let ticks: [(&'static str, &[String], &str); 5] = [
+            ("book_deltas", &spec.book_deltas, "order_book_deltas"),
             ("trade_ticks", &spec.trade_ticks, "trades"),
             ("quote_ticks", &spec.quote_ticks, "quotes"),
             ("mark_prices", &spec.mark_prices, "mark_prices"),

@@ -357,6 +357,11 @@ impl Ledger {
         self.ctx.last_bars.insert(bar.bar_type, *bar);
     }
 
+    /// The order books the Alpha sees ([`Context::books`]), for the strategy to update.
+    pub fn books_mut(&mut self) -> &mut crate::book::Books {
+        &mut self.ctx.books
+    }
+
     /// Records the last mark price of `id`.
     pub fn set_mark(&mut self, id: InstrumentId, px: Decimal) {
         self.marks.insert(id, px);

@@ -8,7 +8,8 @@
 //!   [`strategies`] holds the researcher's own, created by [`scaffold`] (`alphalab new-strategy`).
 //! - [`strategy`]: the one nautilus strategy that wraps any Alpha; [`execution`] is its policy
 //!   (targets → orders), [`ledger`] its exact book, [`recorder`] what it records.
-//! - [`venue`]: spot (cash) and USD-M (margin) venue configs, fees, slippage, latency.
+//! - [`venue`]: spot (cash) and USD-M (margin) venue configs, fees, slippage, latency;
+//!   [`book`]: backtests on a recorded order book (L2 matching, the Alpha's view of the book).
 //! - [`margin`]: USD-M margin and liquidation rules; [`funding`]: funding settlements (the 0.57
 //!   engine applies neither), both applied inside the run on the ledger; [`delisting`]:
 //!   perpetuals that stop trading, settled by the engine at their delisting time.
@@ -20,6 +21,7 @@
 pub mod alpha;
 pub mod attribution;
 pub mod baselines;
+pub mod book;
 pub mod delisting;
 pub mod engine;
 pub mod error;

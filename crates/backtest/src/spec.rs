@@ -61,6 +61,11 @@ pub struct RunSpec {
     /// Instrument ids whose quote ticks (bookTicker) are loaded and delivered.
     #[serde(default)]
     pub quote_ticks: Vec<String>,
+    /// Instrument ids whose recorded order book (`OrderBookDelta`s: depth snapshots and diffs)
+    /// is loaded: the matching engine fills against it (needs `venue.book_type = "L2_MBP"`) and
+    /// the Alpha sees it ([`crate::book`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub book_deltas: Vec<String>,
     /// Perpetual ids whose mark prices are loaded and delivered.
     #[serde(default)]
     pub mark_prices: Vec<String>,
@@ -115,6 +120,7 @@ impl RunSpec {
             custom_types: vec![],
             trade_ticks: vec![],
             quote_ticks: vec![],
+            book_deltas: vec![],
             mark_prices: vec![],
             index_prices: vec![],
             funding: true,

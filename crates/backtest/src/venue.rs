@@ -36,7 +36,7 @@ use nautilus_execution::models::{
 };
 use nautilus_model::{
     accounts::margin_model::{MarginModelAny, StandardMarginModel},
-    enums::{AccountType, BookType, OmsType},
+    enums::{AccountType, OmsType},
     identifiers::Venue,
     instruments::InstrumentAny,
     types::{Currency, Money},
@@ -47,6 +47,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     alpha::Wallet,
+    book::BookKind,
     error::{Error, Result},
     margin::MarginMode,
 };
@@ -96,6 +97,10 @@ pub struct VenueSpec {
     /// Static order latency in ms (default 0 = none).
     #[serde(default)]
     pub latency_ms: u64,
+    /// The matching engine's book: `"L1_MBP"` (default: top of book from quotes, trades, bars)
+    /// or `"L2_MBP"` (price levels from the run's `book_deltas`, see [`crate::book`]).
+    #[serde(default, skip_serializing_if = "is_l1")]
+    pub book_type: BookKind,
     /// When an order decided on a bar fills: at that bar's close (default) or the next bar's open.
     #[serde(default)]
     pub fill: FillTiming,
@@ -166,6 +171,10 @@ fn default_seed() -> u64 {
     42
 }
 
+fn is_l1(kind: &BookKind) -> bool {
+    *kind == BookKind::L1
+}
+
 impl VenueSpec {
     /// A venue with default costs.
     #[must_use]
@@ -181,6 +190,7 @@ impl VenueSpec {
             prob_slippage: 0.0,
             seed: default_seed(),
             latency_ms: 0,
+            book_type: BookKind::L1,
             fill: FillTiming::Close,
             spot_balances: BTreeMap::new(),
             margin_mode: MarginMode::Cross,
@@ -328,7 +338,7 @@ impl VenueSpec {
                 .venue(venue)
                 .oms_type(OmsType::Netting)
                 .account_type(AccountType::Cash)
-                .book_type(BookType::L1_MBP)
+                .book_type(self.book_type.book_type())
                 .starting_balances(balances)
                 .fill_model(fill_model)
                 .maybe_latency_model(latency)
@@ -337,7 +347,7 @@ impl VenueSpec {
                 .venue(venue)
                 .oms_type(OmsType::Netting)
                 .account_type(AccountType::Margin)
-                .book_type(BookType::L1_MBP)
+                .book_type(self.book_type.book_type())
                 .starting_balances(balances)
                 .base_currency(Currency::get_or_create_crypto("USDT"))
                 .default_leverage(self.leverage.unwrap_or(Decimal::ONE))

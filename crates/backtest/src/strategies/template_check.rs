@@ -43,10 +43,11 @@ impl Alpha for TemplateCheck {
     /// Called once per market event, when the engine clock reaches its `ts_init` (never
     /// earlier: no look-ahead). Update your indicators/state here; return `Ok(())`.
     ///
-    /// `ev` is one of `MarketEvent::{Bar, Trade, Quote, MarkPrice, IndexPrice, Funding,
+    /// `ev` is one of `MarketEvent::{Bar, Trade, Quote, Book, MarkPrice, IndexPrice, Funding,
     /// OpenInterest, LongShortRatio, TakerBuySellVolume, Custom}` (each a reference to the
     /// nautilus/alphalab record); `ev.ts_init()`, `ev.instrument_id()` and `ev.kind()` work
-    /// for all. Bars are stamped at their close (`ts_init` = open + interval).
+    /// for all. Bars are stamped at their close (`ts_init` = open + interval). With
+    /// `book_deltas`, `ctx.book(&id)` shows the order book (best bid/ask, depth levels).
     ///
     /// `ctx` is the portfolio at the engine clock, in exact decimals: `ctx.now`,
     /// `ctx.position(&id)`, `ctx.last_price(&id)`, `ctx.balances` (cash per currency),

@@ -1,7 +1,7 @@
 //! The one NautilusTrader strategy of alphalab: [`AlphaStrategy`] wraps any `Box<dyn Alpha>`.
 //!
-//! - Subscribes to the configured bar types, trades, quotes, mark/index prices and custom data
-//!   types; forwards every event to [`Alpha::on_event`] with the ledger's [`Context`], then
+//! - Subscribes to the configured bar types, trades, quotes, book deltas, mark/index prices and
+//!   custom data types; forwards every event to [`Alpha::on_event`] with the ledger's [`Context`], then
 //!   asks [`Alpha::targets`] and carries out [`Execution::decide`] for each target
 //!   ([`orders`]).
 //! - [`Schedule::EveryTimestamp`] Alphas: the first event of a timestamp `t` sets a
@@ -13,6 +13,9 @@
 //!   [`Slice`] ([`slices`]) with `ctx.now == t`, then `targets` once, and its orders reach the
 //!   matching engines at `t`, at the prices of `t`: no look-ahead, no event counting, and the
 //!   same in a chunked run (a timestamp never spans two chunks).
+//! - Book records (`book_deltas`) are applied to the context's copy of the book before the
+//!   Alpha gets them ([`crate::book`]); the book's mid is the instrument's last price, and market
+//!   orders are capped at the depth of the side they take.
 //! - Delistings are settled by the runner on the ledger ([`crate::delisting`]); the strategy
 //!   then closes the engine's position at the next event (reduce-only, not booked again) and
 //!   ignores the instrument's targets (one skip).
@@ -52,7 +55,10 @@ use data::{FundingPayment, LongShortRatio, OpenInterest, TakerBuySellVolume};
 use nautilus_common::{actor::DataActor, timer::TimeEvent};
 use nautilus_core::UnixNanos;
 use nautilus_model::{
-    data::{Bar, BarType, CustomData, DataType, IndexPriceUpdate, MarkPriceUpdate, QuoteTick, TradeTick},
+    data::{
+        Bar, BarType, CustomData, DataType, IndexPriceUpdate, MarkPriceUpdate, OrderBookDeltas, QuoteTick, TradeTick,
+    },
+    enums::BookType,
     events::{OrderDenied, OrderFilled, OrderRejected},
     identifiers::{ClientOrderId, InstrumentId, PositionId},
 };
@@ -91,6 +97,8 @@ pub struct StrategySetup {
     pub bar_types: Vec<BarType>,
     pub trades: Vec<InstrumentId>,
     pub quotes: Vec<InstrumentId>,
+    /// Instruments with order book records (`book_deltas`).
+    pub books: Vec<InstrumentId>,
     pub mark_prices: Vec<InstrumentId>,
     pub index_prices: Vec<InstrumentId>,
     /// Custom data type names (`OpenInterest`, `LongShortRatio`, `TakerBuySellVolume`, ...).
@@ -392,6 +400,10 @@ impl DataActor for AlphaStrategy {
         for id in self.setup.quotes.clone() {
             self.subscribe_quotes(id, None, None);
         }
+        for id in self.setup.books.clone() {
+            // Not managed: the Alpha's copy of the book lives in its context, not in the cache.
+            self.subscribe_book_deltas(id, BookType::L2_MBP, None, None, false, None);
+        }
         for id in self.setup.mark_prices.clone() {
             self.subscribe_mark_prices(id, None, None);
         }
@@ -441,6 +453,26 @@ impl DataActor for AlphaStrategy {
         self.liquidity.insert(q.instrument_id, q.bid_size.as_decimal().min(q.ask_size.as_decimal()));
         self.set_price(q.instrument_id, mid, q.ts_init);
         self.dispatch(MarketEvent::Quote(q))
+    }
+
+    fn on_book_deltas(&mut self, deltas: &OrderBookDeltas) -> anyhow::Result<()> {
+        self.roll();
+        let id = deltas.instrument_id;
+        let (mid, quote) = {
+            let mut ledger = self.ledger.borrow_mut();
+            if !ledger.books_mut().apply(deltas).map_err(anyhow::Error::msg)? {
+                return Ok(()); // a record that changes nothing (crate::book::keep_alive)
+            }
+            let view = ledger.context().book(&id);
+            (view.and_then(|b| b.mid()), view.and_then(|b| crate::book::top_quote(&b, deltas.ts_init)))
+        };
+        if let Some(q) = quote {
+            self.cache_rc().borrow_mut().add_quote(q)?;
+        }
+        if let Some(mid) = mid {
+            self.set_price(id, mid, deltas.ts_init);
+        }
+        self.dispatch(MarketEvent::Book(deltas))
     }
 
     fn on_mark_price(&mut self, m: &MarkPriceUpdate) -> anyhow::Result<()> {

@@ -17,6 +17,7 @@ use rust_decimal::Decimal;
 use super::AlphaStrategy;
 use crate::{
     alpha::{AlphaResult, Wallet},
+    book,
     execution::{InstrumentRules, OrderState},
     ledger::Booking,
     recorder::{Fill, OrderRecord, Skip},
@@ -67,12 +68,19 @@ impl AlphaStrategy {
                     return Err(format!("target for unknown instrument {}", t.instrument_id).into());
                 };
                 let ctx = ledger.context();
+                let position = ctx.position(&t.instrument_id);
+                // An L2 book's liquidity is the depth of the side the market order takes.
+                let pending: Decimal = open_qty.iter().map(|o| o.0).sum();
+                let liquidity = match ctx.book(&t.instrument_id) {
+                    Some(b) => Some(book::side_depth(&b, t.quantity - position - pending)),
+                    None => self.liquidity.get(&t.instrument_id).copied(),
+                };
                 let state = OrderState {
                     target: t.quantity,
-                    position: ctx.position(&t.instrument_id),
+                    position,
                     open: &open_qty,
                     last_price: ctx.last_price(&t.instrument_id),
-                    liquidity: self.liquidity.get(&t.instrument_id).copied(),
+                    liquidity,
                     equity: ctx.equity,
                     cash: rules.is_spot.then(|| {
                         (ledger.balance_in(Wallet::Spot, &rules.quote), ledger.balance_in(Wallet::Spot, &rules.base))
