@@ -3,14 +3,15 @@
 # perpetual the simulator lists (its whole universe: the highest rate it serves) for MINUTES
 # (default 10), the simulator in a process of its own; the recorder's CPU time and RSS sampled
 # every 5 s; then the recording converted into a catalog (`catalog rebuild`). Prints frames/s
-# recorded and converted, CPU share and RSS. Uses target/debug/alphalab: build it first
-# (`cargo build -p alphalab`). Needs GNU time (/usr/bin/time) and curl.
+# recorded and converted, CPU share and RSS. Uses the bench-profile binary (built first; `BIN=...`
+# to measure another). Needs GNU time (/usr/bin/time) and curl.
 set -euo pipefail
 MIN=${1:-10}
 PORT=${PORT:-18960}
 cd "$(dirname "$0")/.."
 W=target/bench-record
-BIN=target/debug/alphalab
+BIN=${BIN:-target/release/alphalab}
+[ -n "${SKIP_BUILD:-}" ] || cargo build -q --profile bench --locked -p alphalab --bin alphalab
 rm -rf "$W" && mkdir -p "$W"
 NAUTILUS_LOG="stdout=Warn" $BIN sim --bind 127.0.0.1:$PORT --log-level WARN > "$W/sim.out" 2>&1 & SIM=$!
 trap 'kill $SIM 2>/dev/null || true' EXIT

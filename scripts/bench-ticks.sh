@@ -30,7 +30,7 @@ trap 'kill $SIM 2>/dev/null' EXIT
 sleep 1
 measure() { # name, command...
   local name=$1; shift
-  /usr/bin/time -f "%e %M" -o "$W/$name.time" env NAUTILUS_LOG="stdout=Warn" "$@" > "$W/$name.out" 2>&1
+  /usr/bin/time -f "%e %M" -o "$W/$name.time" env RUST_LIB_BACKTRACE=0 NAUTILUS_LOG="stdout=Warn" "$@" > "$W/$name.out" 2>&1
   read -r s kb < "$W/$name.time"
   echo "$name $s $kb"
 }
