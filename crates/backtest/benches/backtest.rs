@@ -14,6 +14,8 @@
 //!
 //! `ALPHALAB_BENCH_PYTHON` names a python with `nautilus_trader==1.227.0` (a relative path is
 //! taken from the workspace root); without it the Python columns are skipped.
+//! `ALPHALAB_BENCH_PYTHON_MAX_S` stops a Python baseline after that many seconds (it slows down
+//! with every fill; the spot+perp EMA year takes far longer than the Rust run).
 //!
 //! Full measurement (release-like `bench` profile; listing both packages keeps the feature set,
 //! and so the build, of the other benches):
@@ -218,6 +220,37 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             u.funding_settlements,
             u.peak_rss_mb
         );
+        // NautilusTrader Python on the same universe (scripts/nautilus_py_universe.py: the same
+        // bars; no funding, which its engine does not apply), for the days of
+        // `ALPHALAB_BENCH_PYTHON_UNIVERSE_BARS` (default 7 days): a fraction, the year takes it
+        // about half an hour and, with its default cache, ~16 GB.
+        if let Some(py) = std::env::var("ALPHALAB_BENCH_PYTHON").ok().filter(|s| !s.is_empty()) {
+            let py = if Path::new(&py).is_relative() { workspace().join(py) } else { py.into() };
+            let n = std::env::var("ALPHALAB_BENCH_PYTHON_UNIVERSE_BARS").unwrap_or_else(|_| "10080".into());
+            let out = Command::new(py)
+                .arg(workspace().join("scripts/nautilus_py_universe.py"))
+                .args([n.as_str(), &u.instruments.to_string()])
+                .output()?;
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            match stdout.lines().rev().find(|l| l.starts_with('{')) {
+                Some(line) if out.status.success() => {
+                    let p: serde_json::Value = serde_json::from_str(line)?;
+                    let eps = p["events_per_s"].as_f64().unwrap_or(f64::NAN);
+                    println!(
+                        "universe python {} perps × {} 1m bars: {} events, engine.run {} s = {eps:.0} events/s, \
+                         {} fills, peak RSS {} MB; rust/python {:.2}x",
+                        p["instruments"],
+                        p["bars_per_instrument"],
+                        p["events"],
+                        p["seconds"],
+                        p["fills"],
+                        p["peak_rss_mb"],
+                        (u.events as f64 / u.seconds) / eps
+                    );
+                }
+                _ => println!("universe python baseline failed: {}", String::from_utf8_lossy(&out.stderr).trim()),
+            }
+        }
     }
     Ok(())
 }

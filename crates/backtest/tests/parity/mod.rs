@@ -276,7 +276,21 @@ pub fn python(py: &Path, n: u64, args: &[String], with_perp: bool) -> Result<Mea
     if with_perp {
         cmd.arg("--perp");
     }
-    parse(cmd.output()?)
+    // Benches may bound the baseline's wall time (`ALPHALAB_BENCH_PYTHON_MAX_S`): NautilusTrader
+    // Python slows down with every fill, and an active year can take hours.
+    let max_s: Option<u64> = std::env::var("ALPHALAB_BENCH_PYTHON_MAX_S").ok().and_then(|s| s.parse().ok());
+    let Some(max_s) = max_s else { return parse(cmd.output()?) };
+    let mut child = cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn()?;
+    let t = std::time::Instant::now();
+    while child.try_wait()?.is_none() {
+        if t.elapsed().as_secs() >= max_s {
+            child.kill()?;
+            child.wait()?;
+            return Err(format!("did not finish in {max_s} s (stopped)").into());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    parse(child.wait_with_output()?)
 }
 
 pub fn parse(out: std::process::Output) -> Result<Measured, Box<dyn std::error::Error>> {
