@@ -15,7 +15,7 @@ if [ ! -x target/nt-venv/bin/python ]; then
 fi
 ZIP="$W/src-$ROWS/data/spot/daily/aggTrades/BTCUSDT/BTCUSDT-aggTrades-2024-06-01.zip"
 [ -f "$ZIP" ] || python3 scripts/gen_aggtrades.py "$W/src-$ROWS" "$ROWS" >/dev/null
-cargo build -q --profile bench -p alphalab --bin alphalab
+cargo build -q --profile bench -p alphalab -p alphalab-backtest --bin alphalab
 BIN=target/release/alphalab
 # instruments come from exchangeInfo: the simulator serves BTCUSDT's
 $BIN sim --bind 127.0.0.1:18950 --log-level WARN & SIM=$!

@@ -11,7 +11,7 @@ PORT=${PORT:-18960}
 cd "$(dirname "$0")/.."
 W=target/bench-record
 BIN=${BIN:-target/release/alphalab}
-[ -n "${SKIP_BUILD:-}" ] || cargo build -q --profile bench --locked -p alphalab --bin alphalab
+[ -n "${SKIP_BUILD:-}" ] || cargo build -q --profile bench --locked -p alphalab -p alphalab-backtest --bin alphalab
 rm -rf "$W" && mkdir -p "$W"
 NAUTILUS_LOG="stdout=Warn" $BIN sim --bind 127.0.0.1:$PORT --log-level WARN > "$W/sim.out" 2>&1 & SIM=$!
 trap 'kill $SIM 2>/dev/null || true' EXIT

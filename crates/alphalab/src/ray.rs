@@ -112,7 +112,8 @@ fn write_atomic(path: &Path, body: &[u8]) -> anyhow::Result<()> {
 /// manifest, unreadable variant results.
 pub fn sweep(path: &Path, spec: &SweepSpec, opts: &RayOptions) -> anyhow::Result<ExitCode> {
     let t = std::time::Instant::now();
-    let out = spec.output.as_deref().context("a Ray sweep needs `output` in the sweep file: results come back as files")?;
+    let out =
+        spec.output.as_deref().context("a Ray sweep needs `output` in the sweep file: results come back as files")?;
     let out_abs = absolute(out)?;
     std::fs::create_dir_all(out_abs.join("ray")).with_context(|| format!("creating {}", out_abs.display()))?;
     let grid: Vec<Variant> = if spec.search.is_some() {

@@ -45,7 +45,10 @@ fn ray_python() -> PathBuf {
     if !has_ray(&py) {
         run(Command::new("python3.12").env("PYENV_VERSION", "3.12.1").args(["-m", "venv", "--clear"]).arg(&dir));
         let req = workspace().join("scripts/ray/requirements.txt");
-        run(Command::new(dir.join("bin/pip")).args(["install", "--quiet", "-r"]).arg(req).current_dir(workspace().join("scripts/ray")));
+        run(Command::new(dir.join("bin/pip"))
+            .args(["install", "--quiet", "-r"])
+            .arg(req)
+            .current_dir(workspace().join("scripts/ray")));
     }
     py
 }
@@ -216,7 +219,8 @@ fn a_worker_node_killed_mid_sweep_loses_nothing() {
     let mut cluster = Cluster::up(&env[0].1);
     let address = cluster.address.clone();
     let (file2, env2) = (file.clone(), env.clone());
-    let sweep = std::thread::spawn(move || alphalab(&["sweep", file2.to_str().unwrap(), "--ray", &address], &env_refs(&env2)));
+    let sweep =
+        std::thread::spawn(move || alphalab(&["sweep", file2.to_str().unwrap(), "--ray", &address], &env_refs(&env2)));
     // as soon as node 1 runs a variant's backtest, the whole node dies
     let answer = cluster.ask("kill-node 1 --results-only");
     assert!(answer.starts_with("killed "), "{answer}");

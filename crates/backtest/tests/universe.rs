@@ -69,7 +69,8 @@ fn precisions(k: usize) -> (u8, u8) {
 fn close(k: usize, i: u64) -> Decimal {
     let (pdp, _) = precisions(k);
     let level: i64 = [20_000, 15_000, 12_000, 15_000][k % 4] + 37 * k as i64;
-    let ticks = level + ((i as i64 * (7 + k as i64)) % 41) - 20 + i as i64 / 3 * if k.is_multiple_of(2) { 1 } else { -1 };
+    let ticks =
+        level + ((i as i64 * (7 + k as i64)) % 41) - 20 + i as i64 / 3 * if k.is_multiple_of(2) { 1 } else { -1 };
     Decimal::new(ticks, u32::from(pdp))
 }
 

@@ -337,7 +337,8 @@ const STITCHED_LINES: usize = 6;
 fn stitched(dir: &Path, outcomes: &[Outcome], keys: &[String], rank_by: &str, lower_better: bool) -> Result<String> {
     let mut groups: BTreeMap<String, Vec<&Outcome>> = BTreeMap::new();
     for o in outcomes {
-        let label: Vec<String> = keys.iter().map(|k| format!("{k}={}", o.grid.get(k).map(value_text).unwrap_or_default())).collect();
+        let label: Vec<String> =
+            keys.iter().map(|k| format!("{k}={}", o.grid.get(k).map(value_text).unwrap_or_default())).collect();
         groups.entry(label.join(" ")).or_default().push(o);
     }
     let mut scored: Vec<(f64, String, Vec<&Outcome>)> = groups
