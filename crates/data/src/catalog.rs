@@ -560,26 +560,7 @@ impl fmt::Display for GapTable<'_> {
                 ]
             })
             .collect();
-        let mut width = header.map(str::len);
-        for r in &rows {
-            for (w, c) in width.iter_mut().zip(r) {
-                *w = (*w).max(c.chars().count());
-            }
-        }
-        let line = |f: &mut fmt::Formatter<'_>, cells: &[&str]| -> fmt::Result {
-            let parts: Vec<String> = cells
-                .iter()
-                .zip(width)
-                .enumerate()
-                .map(|(i, (c, w))| if i == 4 { format!("{c:>w$}") } else { format!("{c:<w$}") })
-                .collect();
-            writeln!(f, "{}", parts.join("  ").trim_end())
-        };
-        line(f, &header)?;
-        for r in &rows {
-            line(f, &r.iter().map(String::as_str).collect::<Vec<_>>())?;
-        }
-        Ok(())
+        write_table(f, header, &rows, |i| i == 4)
     }
 }
 
@@ -605,25 +586,36 @@ impl fmt::Display for LsTable<'_> {
                 ]
             })
             .collect();
-        let mut width = header.map(str::len);
-        for r in &rows {
-            for (w, c) in width.iter_mut().zip(r) {
-                *w = (*w).max(c.len());
-            }
-        }
-        let line = |f: &mut fmt::Formatter<'_>, cells: &[&str]| -> fmt::Result {
-            let parts: Vec<String> = cells
-                .iter()
-                .zip(width)
-                .enumerate()
-                .map(|(i, (c, w))| if (2..4).contains(&i) || i == 6 { format!("{c:>w$}") } else { format!("{c:<w$}") })
-                .collect();
-            writeln!(f, "{}", parts.join("  ").trim_end())
-        };
-        line(f, &header)?;
-        for r in &rows {
-            line(f, &r.iter().map(String::as_str).collect::<Vec<_>>())?;
-        }
-        Ok(())
+        write_table(f, header, &rows, |i| (2..4).contains(&i) || i == 6)
     }
+}
+
+/// A plain-text table: columns as wide as their widest cell (in characters), two spaces
+/// apart, the columns `right(i)` aligned right.
+fn write_table<const N: usize>(
+    f: &mut fmt::Formatter<'_>,
+    header: [&str; N],
+    rows: &[[String; N]],
+    right: impl Fn(usize) -> bool,
+) -> fmt::Result {
+    let mut width = header.map(|h| h.chars().count());
+    for r in rows {
+        for (w, c) in width.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let line = |f: &mut fmt::Formatter<'_>, cells: &[&str]| -> fmt::Result {
+        let parts: Vec<String> = cells
+            .iter()
+            .zip(width)
+            .enumerate()
+            .map(|(i, (c, w))| if right(i) { format!("{c:>w$}") } else { format!("{c:<w$}") })
+            .collect();
+        writeln!(f, "{}", parts.join("  ").trim_end())
+    };
+    line(f, &header)?;
+    for r in rows {
+        line(f, &r.iter().map(String::as_str).collect::<Vec<_>>())?;
+    }
+    Ok(())
 }

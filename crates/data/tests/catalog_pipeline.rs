@@ -26,7 +26,7 @@ use data::{
     dataset::Spec,
     ingest::{RawItem, ingest, raw_items, rebuild, rest::convert_series},
     instruments::{fetch_exchange_info, load_instrument},
-    raw::{RawStore, sha256_hex},
+    raw::RawStore,
 };
 use nautilus_model::{
     data::{Bar, Data, FundingRateUpdate},
@@ -187,24 +187,6 @@ fn write_all(cat: &mut Catalog, batches: &[Batch]) {
     }
 }
 
-/// sha256 of every file under `dir`, by relative path.
-fn hashes(dir: &Path) -> BTreeMap<String, String> {
-    fn walk(base: &Path, dir: &Path, out: &mut BTreeMap<String, String>) {
-        for e in std::fs::read_dir(dir).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                walk(base, &p, out);
-            } else {
-                let rel = p.strip_prefix(base).unwrap().to_string_lossy().into_owned();
-                out.insert(rel, sha256_hex(&std::fs::read(&p).unwrap()));
-            }
-        }
-    }
-    let mut out = BTreeMap::new();
-    walk(dir, dir, &mut out);
-    out
-}
-
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for e in std::fs::read_dir(from).unwrap() {
@@ -299,14 +281,14 @@ fn writing_twice_is_byte_identical_and_a_differing_overlap_is_refused() {
     let mut cat = Catalog::open(&dir).unwrap();
     let all = batches(&store);
     write_all(&mut cat, &all);
-    let before = hashes(&dir);
+    let before = common::hashes(&dir);
     assert!(before.keys().any(|k| k.starts_with("data/bars/")), "{before:?}");
     for b in &all {
         let r = cat.write(b.clone()).unwrap();
         assert_eq!((r.written, r.files.len()), (0, 0), "{r:?}");
         assert_eq!(r.skipped, b.len());
     }
-    assert_eq!(hashes(&dir), before);
+    assert_eq!(common::hashes(&dir), before);
 
     let Some(Batch::Bars(bars)) = all.iter().find(|b| matches!(b, Batch::Bars(_))).cloned() else { panic!() };
     let mut changed = bars.clone();
@@ -320,14 +302,14 @@ fn writing_twice_is_byte_identical_and_a_differing_overlap_is_refused() {
         n = bars.len()
     );
     assert_eq!(err, expected);
-    assert_eq!(hashes(&dir), before);
+    assert_eq!(common::hashes(&dir), before);
 
     // Out-of-order input is refused before anything is written.
     let mut out_of_order = bars[..3].to_vec();
     out_of_order.swap(1, 2);
     let err = cat.write(Batch::Bars(out_of_order)).unwrap_err().to_string();
     assert!(err.contains(BTC_SPOT_BARS) && err.contains("index 2"), "{err}");
-    assert_eq!(hashes(&dir), before);
+    assert_eq!(common::hashes(&dir), before);
 }
 
 /// Every row of every data type and identifier in the catalog at `dir`, as text, by (type, id).
@@ -376,10 +358,10 @@ fn rebuild_is_bit_identical_holds_the_truth_and_equals_a_catalog_grown_by_adjace
     let rebuilt = common::fresh_dir("pipeline-rebuilt");
     let report = rebuild(&store, &rebuilt, None).unwrap();
     assert!(report.rows() > 2880, "{report:?}");
-    let first = hashes(&rebuilt);
+    let first = common::hashes(&rebuilt);
     // Rebuilding over itself gives the same bytes (the folder holds the marker).
     rebuild(&store, &rebuilt, None).unwrap();
-    assert_eq!(hashes(&rebuilt), first);
+    assert_eq!(common::hashes(&rebuilt), first);
 
     // The rebuilt bars are the simulator's klines (REST ground truth, fetched separately).
     let mut cat = Catalog::open(&rebuilt).unwrap();
@@ -399,7 +381,7 @@ fn rebuild_is_bit_identical_holds_the_truth_and_equals_a_catalog_grown_by_adjace
         assert_eq!(&grown[k], v, "{k:?}");
     }
     assert!(want[&("bars".to_string(), BTC_SPOT_BARS.to_string())].len() >= 2880);
-    let files = |dir: &Path| hashes(dir).keys().filter(|k| k.starts_with("data/bars/")).count();
+    let files = |dir: &Path| common::hashes(dir).keys().filter(|k| k.starts_with("data/bars/")).count();
     assert_eq!((files(&f.grown), files(&grown_rebuilt)), (2, 1));
 
     let foreign = common::fresh_dir("pipeline-foreign");
@@ -419,7 +401,7 @@ fn a_failed_ingest_leaves_the_catalog_as_it_was() {
     let store = RawStore::new(&root);
     let dir = common::fresh_dir("pipeline-fail");
     ingest_all(&store, &dir);
-    let before = hashes(&dir);
+    let before = common::hashes(&dir);
     // A funding page whose row no longer parses: the item fails and writes nothing.
     let item = RawItem::Rest {
         market: Market::UsdM,
@@ -438,13 +420,13 @@ fn a_failed_ingest_leaves_the_catalog_as_it_was() {
     store.write_page(&store.page_path(Market::UsdM, "fundingRate", "BTCUSDT", pages[0].0 - 3_600_000), &page).unwrap();
     let fresh = common::fresh_dir("pipeline-fail-fresh");
     let mut cat = Catalog::open(&fresh).unwrap();
-    let empty = hashes(&fresh);
+    let empty = common::hashes(&fresh);
     let err = ingest(&store, &mut cat, &item, None).unwrap_err();
     assert!(matches!(err, data::Error::InvalidDecimal { field: "fundingRate", .. }), "{err}");
-    assert_eq!(hashes(&fresh), empty, "the instrument written first was removed again");
+    assert_eq!(common::hashes(&fresh), empty, "the instrument written first was removed again");
     let mut cat = Catalog::open(&dir).unwrap();
     assert!(ingest(&store, &mut cat, &item, None).is_err());
-    assert_eq!(hashes(&dir), before);
+    assert_eq!(common::hashes(&dir), before);
 }
 
 #[test]

@@ -25,7 +25,7 @@ use data::{
     ingest::{RawItem, ingest, rebuild, stream::convert_file},
     instruments::{fetch_exchange_info, load_instrument},
     parse::recording::{FrameKind, GapKind, GapRecord, Line, classify, split_line},
-    raw::{RawStore, sha256_hex},
+    raw::RawStore,
     record::{RecordConfig, RecordReport, record},
     recording::{CompletedRecording, read_lines},
 };
@@ -277,25 +277,6 @@ fn check_books(r: &Recorded) {
     }
 }
 
-fn hashes(dir: &Path) -> BTreeMap<String, String> {
-    fn walk(base: &Path, dir: &Path, out: &mut BTreeMap<String, String>) {
-        for e in std::fs::read_dir(dir).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                walk(base, &p, out);
-            } else {
-                out.insert(
-                    p.strip_prefix(base).unwrap().to_string_lossy().into_owned(),
-                    sha256_hex(&std::fs::read(&p).unwrap()),
-                );
-            }
-        }
-    }
-    let mut out = BTreeMap::new();
-    walk(dir, dir, &mut out);
-    out
-}
-
 /// The catalog written file by file while recording is the catalog rebuilt from raw, byte for
 /// byte, and holds one row per frame of each converted kind.
 fn check_catalog(r: &Recorded) {
@@ -303,7 +284,7 @@ fn check_catalog(r: &Recorded) {
     let rebuilt = r.root.join("rebuilt");
     let report = rebuild(&store, &rebuilt, None).unwrap();
     assert!(report.refused.is_empty(), "{:?}", report.refused);
-    let (live, again) = (hashes(&r.live_catalog), hashes(&rebuilt));
+    let (live, again) = (common::hashes(&r.live_catalog), common::hashes(&rebuilt));
     assert!(live.keys().any(|k| k.starts_with("data/order_book_deltas/")), "{live:?}");
     assert_eq!(live, again, "{}: live catalog == rebuild", r.market);
 
