@@ -312,6 +312,38 @@ fn heatmap_means_leave_out_undefined_values() {
     cleanup(&dir);
 }
 
+/// A walk-forward sweep's report stitches each grid point's test windows into one out-of-sample
+/// curve; a plain grid has no such section.
+#[test]
+fn walk_forward_report_stitches_the_test_windows() {
+    let dir = temp_dir("sweepwfstitch");
+    let row = |v: u64, fast: u64, w: i64, sharpe: f64| {
+        let window =
+            json!({"test_start": builder::T0 + w * builder::HOUR, "test_end": builder::T0 + (w + 1) * builder::HOUR});
+        json!({"variant": v, "grid": {"fast": fast, "slow": 50}, "window": window, "iterations": 1, "stats": builder::stats(sharpe, 0.1), "error": null})
+    };
+    let body = json!({"rank_by": "sharpe", "ranking": [row(2, 10, 0, 1.5), row(0, 5, 0, 1.0), row(3, 10, 1, 0.5), row(1, 5, 1, 0.2)]});
+    std::fs::write(dir.join("ranking.json"), body.to_string()).unwrap();
+    for v in 0..4 {
+        write_run(&dir.join(format!("variants/{v:04}")), &FILLS, false, false, "window");
+    }
+    let html = std::fs::read_to_string(report::write_sweep_report(&dir).unwrap()).unwrap();
+    let at = html.find("Out-of-sample equity, walk-forward windows stitched").expect("stitched section");
+    let section = &html[at..html[at..].find("<h2>Ranking</h2>").map_or(html.len(), |e| at + e)];
+    assert!(
+        section.contains("<svg") && section.contains("fast=10 slow=50") && section.contains("fast=5 slow=50"),
+        "{section}"
+    );
+    assert_self_contained(&html);
+    cleanup(&dir);
+
+    let plain = temp_dir("sweepnowf");
+    write_sweep(&plain);
+    let html = std::fs::read_to_string(report::write_sweep_report(&plain).unwrap()).unwrap();
+    assert!(!html.contains("walk-forward windows stitched"));
+    cleanup(&plain);
+}
+
 /// The bar chart of a one-parameter sweep leaves out undefined values, even all of them.
 #[test]
 fn sweep_bar_chart_with_undefined_values() {

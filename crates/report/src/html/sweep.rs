@@ -365,12 +365,7 @@ fn stitched(dir: &Path, outcomes: &[Outcome], keys: &[String], rank_by: &str, lo
                 let eq = f[1].parse::<f64>().map_err(|e| Error::data("equity", e.to_string()))?;
                 Ok((ts, eq))
             })?;
-            let Some(&(_, first)) = curve.first() else { continue };
-            let scale = match points.last() {
-                Some(&(_, end)) if first != 0.0 => end / first,
-                _ => 1.0,
-            };
-            points.extend(curve.iter().map(|&(t, e)| (t, e * scale)));
+            append_rescaled(&mut points, &curve);
         }
         if let (Some(a), Some(z)) = (points.first(), points.last()) {
             lo = lo.min(a.0);
@@ -389,4 +384,34 @@ fn stitched(dir: &Path, outcomes: &[Outcome], keys: &[String], rank_by: &str, lo
         scored.len().min(STITCHED_LINES)
     );
     Ok(format!("<figure>\n{svg}\n<figcaption>{}</figcaption>\n</figure>\n", escape(&cap)))
+}
+
+/// Appends a window's equity `curve` to the stitched `points`, rescaled to start where they
+/// end (as is when they are empty or the window starts at 0).
+fn append_rescaled(points: &mut Vec<super::data::Point>, curve: &[super::data::Point]) {
+    let Some(&(_, first)) = curve.first() else { return };
+    let scale = match points.last() {
+        Some(&(_, end)) if first != 0.0 => end / first,
+        _ => 1.0,
+    };
+    points.extend(curve.iter().map(|&(t, e)| (t, e * scale)));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::append_rescaled;
+
+    #[test]
+    fn windows_compound_from_where_the_previous_one_ended() {
+        let mut points = Vec::new();
+        append_rescaled(&mut points, &[(1, 100.0), (2, 110.0)]);
+        append_rescaled(&mut points, &[]);
+        append_rescaled(&mut points, &[(3, 200.0), (4, 180.0)]); // -10 % on 110
+        append_rescaled(&mut points, &[(5, 50.0), (6, 55.0)]); // +10 % on 99
+        let want = [(1, 100.0), (2, 110.0), (3, 110.0), (4, 99.0), (5, 99.0), (6, 108.9)];
+        assert_eq!(points.len(), want.len());
+        for (got, want) in points.iter().zip(want) {
+            assert!(got.0 == want.0 && (got.1 - want.1).abs() < 1e-9, "{got:?} != {want:?}");
+        }
+    }
 }
