@@ -280,17 +280,27 @@ pub fn python(py: &Path, n: u64, args: &[String], with_perp: bool) -> Result<Mea
     // Python slows down with every fill, and an active year can take hours.
     let max_s: Option<u64> = std::env::var("ALPHALAB_BENCH_PYTHON_MAX_S").ok().and_then(|s| s.parse().ok());
     let Some(max_s) = max_s else { return parse(cmd.output()?) };
-    let mut child = cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn()?;
+    // Output to files, not pipes: nothing reads a pipe while the child runs, and its JSON line
+    // (every fill) is larger than a pipe's buffer.
+    let dir = std::env::temp_dir().join(format!("alphalab-py-baseline-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let (out, err) = (dir.join("stdout"), dir.join("stderr"));
+    let mut child = cmd.stdout(std::fs::File::create(&out)?).stderr(std::fs::File::create(&err)?).spawn()?;
     let t = std::time::Instant::now();
-    while child.try_wait()?.is_none() {
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
         if t.elapsed().as_secs() >= max_s {
             child.kill()?;
             child.wait()?;
             return Err(format!("did not finish in {max_s} s (stopped)").into());
         }
         std::thread::sleep(std::time::Duration::from_millis(200));
-    }
-    parse(child.wait_with_output()?)
+    };
+    let output = std::process::Output { status, stdout: std::fs::read(&out)?, stderr: std::fs::read(&err)? };
+    std::fs::remove_dir_all(&dir)?;
+    parse(output)
 }
 
 pub fn parse(out: std::process::Output) -> Result<Measured, Box<dyn std::error::Error>> {
