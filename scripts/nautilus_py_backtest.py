@@ -136,6 +136,22 @@ def build_bars(n: int, with_perp: bool) -> tuple[list[Bar], list[Bar]]:
     return spot, perp
 
 
+
+def pending(strategy: Strategy, iid: InstrumentId) -> Decimal:
+    """Signed leaves quantity of `strategy`'s open and in-flight orders of `iid` (an order can
+    be in both lists: counted once)."""
+    seen, total = set(), Decimal(0)
+    sid = strategy.id
+    for o in strategy.cache.orders_open(instrument_id=iid, strategy_id=sid) + strategy.cache.orders_inflight(
+        instrument_id=iid, strategy_id=sid
+    ):
+        if o.client_order_id in seen:
+            continue
+        seen.add(o.client_order_id)
+        q = o.leaves_qty.as_decimal()
+        total += q if o.side == OrderSide.BUY else -q
+    return total
+
 class Hold:
     """buy-and-hold: a fixed target per instrument from its first price on."""
 
@@ -215,17 +231,7 @@ class Adapter(Strategy):
             self.rebalance(tid, target)
 
     def pending(self, iid: InstrumentId) -> Decimal:
-        seen, total = set(), Decimal(0)
-        sid = self.id
-        for o in self.cache.orders_open(instrument_id=iid, strategy_id=sid) + self.cache.orders_inflight(
-            instrument_id=iid, strategy_id=sid
-        ):
-            if o.client_order_id in seen:
-                continue
-            seen.add(o.client_order_id)
-            q = o.leaves_qty.as_decimal()
-            total += q if o.side == OrderSide.BUY else -q
-        return total
+        return pending(self, iid)
 
     def rebalance(self, iid: InstrumentId, target: Decimal) -> None:
         inst = self.rules[iid]

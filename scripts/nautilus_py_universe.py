@@ -103,6 +103,9 @@ from nautilus_trader.model.instruments import CryptoPerpetual
 from nautilus_trader.model.objects import FIXED_PRECISION, Currency, Money, Price, Quantity
 from nautilus_trader.trading.strategy import Strategy
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+from nautilus_py_backtest import pending  # noqa: E402
+
 # rust_decimal keeps 28-29 significant digits; so does this (ledger values ~1e6 with 18 dp terms)
 getcontext().prec = 34
 
@@ -361,17 +364,7 @@ class EqualWeight(Strategy):
 
     def pending(self, iid: InstrumentId) -> Decimal:
         """Signed leaves quantity of this strategy's open and in-flight orders of `iid`."""
-        seen, total = set(), Decimal(0)
-        sid = self.id
-        for o in self.cache.orders_open(instrument_id=iid, strategy_id=sid) + self.cache.orders_inflight(
-            instrument_id=iid, strategy_id=sid
-        ):
-            if o.client_order_id in seen:
-                continue
-            seen.add(o.client_order_id)
-            q = o.leaves_qty.as_decimal()
-            total += q if o.side == OrderSide.BUY else -q
-        return total
+        return pending(self, iid)
 
     def close_slice(self, event) -> None:
         """`EqualWeight::on_timestamp`, then the targets traded as one batch at the clock."""
