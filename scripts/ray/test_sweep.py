@@ -278,9 +278,10 @@ def test_bad_parameter_is_a_failed_variant() -> None:
     project = Project()
     try:
         params = [{"fast": 1}, {"fast": 2}, {"fast": "bad"}, {"fast": 4}]
-        # "auto": the cluster this machine belongs to (the only one running during the tests)
+        # "auto": the cluster this machine belongs to, as Ray resolves it: RAY_ADDRESS first, then
+        # the cluster started last on this machine (another test's, when cargo runs them at once).
         plan = project.grid_plan("auto", params)
-        rc, summary, _, _, m = run_driver(project, plan)
+        rc, summary, _, _, m = run_driver(project, plan, env={"RAY_ADDRESS": CLUSTER.address})
         assert rc == 0, rc
         assert (summary["ok"], summary["failed"], summary["lost"], summary["retries"]) == (3, 1, 0, 0), summary
         check_manifest_shape(m, 4)
