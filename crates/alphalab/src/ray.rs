@@ -27,6 +27,7 @@ use backtest::{
     stats::LOWER_IS_BETTER,
     sweep::{Outcome, SweepResult, SweepSpec, Variant, rank, search_variant, variants, write_sweep},
 };
+use data::raw::write_atomic;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -95,13 +96,6 @@ struct Manifest {
 
 fn absolute(p: &Path) -> anyhow::Result<PathBuf> {
     std::path::absolute(p).with_context(|| format!("resolving {}", p.display()))
-}
-
-/// Writes `body` to `path` through a temporary file and a rename.
-fn write_atomic(path: &Path, body: &[u8]) -> anyhow::Result<()> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, body).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("renaming {}", tmp.display()))
 }
 
 /// Runs the sweep `path` on the cluster, then ranks and reports it; exit code 1 if a variant

@@ -6,13 +6,14 @@
 //! `equity`, `funding`, `liquidations`, `prices`, `wallets`, `balances`, `attribution`,
 //! `instrument_pnl` as `.csv` + `.parquet`.
 
-use std::{path::Path, sync::Arc};
+use std::{io::Write, ops::Range, path::Path, sync::Arc};
 
 use arrow::{
     array::{Array, ArrayRef, Decimal128Array, StringArray, TimestampNanosecondArray, UInt64Array},
     datatypes::{DataType, Field, Schema},
     record_batch::RecordBatch,
 };
+use data::raw::write_atomic_with;
 use parquet::{arrow::ArrowWriter, basic::Compression, file::properties::WriterProperties};
 use rust_decimal::Decimal;
 
@@ -26,7 +27,10 @@ use crate::{
 /// Scale of every decimal Parquet column (values with more decimals are rounded half-even).
 const SCALE: u32 = 18;
 
-/// One column of a [`Table`].
+/// Rows built and written at a time: a year's 800k fills are never copied whole into cells.
+const BATCH: usize = 1 << 16;
+
+/// The cells of one column for a batch of rows.
 #[derive(Debug)]
 pub enum Column {
     /// Nanoseconds since the UNIX epoch.
@@ -38,21 +42,11 @@ pub enum Column {
 }
 
 impl Column {
-    fn len(&self) -> usize {
+    fn write_cell(&self, row: usize, w: &mut dyn Write) -> std::io::Result<()> {
         match self {
-            Self::Ts(v) => v.len(),
-            Self::Str(v) => v.len(),
-            Self::Dec(v) => v.len(),
-            Self::Int(v) => v.len(),
-        }
-    }
-
-    fn cell(&self, row: usize) -> String {
-        match self {
-            Self::Ts(v) => v[row].to_string(),
-            Self::Str(v) => v[row].clone(),
-            Self::Dec(v) => v[row].to_string(),
-            Self::Int(v) => v[row].to_string(),
+            Self::Ts(v) | Self::Int(v) => write!(w, "{}", v[row]),
+            Self::Str(v) => w.write_all(v[row].as_bytes()),
+            Self::Dec(v) => write!(w, "{}", v[row]),
         }
     }
 
@@ -67,7 +61,7 @@ impl Column {
                 .with_timezone("UTC");
                 (a.data_type().clone(), Arc::new(a))
             }
-            Self::Str(v) => (DataType::Utf8, Arc::new(StringArray::from(v.clone()))),
+            Self::Str(v) => (DataType::Utf8, Arc::new(StringArray::from_iter_values(v))),
             Self::Int(v) => (DataType::UInt64, Arc::new(UInt64Array::from(v.clone()))),
             Self::Dec(v) => {
                 let raw = v
@@ -86,235 +80,316 @@ impl Column {
     }
 }
 
-/// A named table of equal-length columns.
-#[derive(Debug)]
-pub struct Table {
-    pub name: &'static str,
-    pub columns: Vec<(&'static str, Column)>,
+/// How a column reads one row of type `T`.
+#[allow(missing_debug_implementations)]
+pub enum Col<T> {
+    Ts(fn(&T) -> u64),
+    Str(fn(&T) -> String),
+    Dec(fn(&T) -> Decimal),
+    Int(fn(&T) -> u64),
 }
 
-impl Table {
-    fn rows(&self) -> usize {
-        self.columns.first().map_or(0, |c| c.1.len())
+impl<T> Clone for Col<T> {
+    fn clone(&self) -> Self {
+        *self
     }
+}
 
-    /// CSV text (header + one line per row; cells never contain commas).
-    #[must_use]
-    pub fn csv(&self) -> String {
-        let mut s = self.columns.iter().map(|c| c.0).collect::<Vec<_>>().join(",");
-        s.push('\n');
-        for r in 0..self.rows() {
-            let cells: Vec<String> = self.columns.iter().map(|c| c.1.cell(r)).collect();
-            s.push_str(&cells.join(","));
-            s.push('\n');
+impl<T> Copy for Col<T> {}
+
+impl<T> Col<T> {
+    fn cells(self, rows: &[T]) -> Column {
+        match self {
+            Self::Ts(f) => Column::Ts(rows.iter().map(f).collect()),
+            Self::Str(f) => Column::Str(rows.iter().map(f).collect()),
+            Self::Dec(f) => Column::Dec(rows.iter().map(f).collect()),
+            Self::Int(f) => Column::Int(rows.iter().map(f).collect()),
         }
-        s
+    }
+}
+
+/// The cells of a column for a range of rows, built on demand.
+type Cells<'a> = Box<dyn Fn(Range<usize>) -> Column + 'a>;
+
+/// A named table of equal-length columns over borrowed rows, written batch by batch.
+#[allow(missing_debug_implementations)]
+pub struct Table<'a> {
+    pub name: &'static str,
+    rows: usize,
+    columns: Vec<(&'static str, Cells<'a>)>,
+}
+
+impl<'a> Table<'a> {
+    /// The table of `rows`, one column per `(name, reader)`.
+    #[must_use]
+    pub fn of<T>(name: &'static str, rows: &'a [T], columns: &[(&'static str, Col<T>)]) -> Self {
+        let columns = columns
+            .iter()
+            .map(|&(n, c)| (n, Box::new(move |r: Range<usize>| c.cells(&rows[r])) as Cells<'a>))
+            .collect();
+        Self { name, rows: rows.len(), columns }
     }
 
-    /// Parquet bytes (zstd, one row group; no creation timestamp, so byte-stable).
+    /// The cells of every column for the rows of `r`.
+    fn batch(&self, r: Range<usize>) -> Vec<Column> {
+        self.columns.iter().map(|(_, c)| c(r.clone())).collect()
+    }
+
+    fn batches(&self) -> impl Iterator<Item = Range<usize>> {
+        (0..self.rows.div_ceil(BATCH).max(1)).map(|i| i * BATCH..((i + 1) * BATCH).min(self.rows))
+    }
+
+    /// Writes the CSV text: a header and one line per row (cells never contain commas).
     ///
     /// # Errors
-    /// [`Error::Encode`] for Arrow / Parquet encoding errors, naming the table.
-    pub fn parquet(&self) -> Result<Vec<u8>> {
-        let what = || format!("{}.parquet", self.name);
-        let mut fields = Vec::new();
-        let mut arrays = Vec::new();
-        for (name, col) in &self.columns {
-            let (ty, a) = col.arrow().map_err(|e| Error::encode(what(), e))?;
-            fields.push(Field::new(*name, ty, false));
-            arrays.push(a);
+    /// The writer's I/O errors.
+    pub fn write_csv(&self, w: &mut dyn Write) -> std::io::Result<()> {
+        writeln!(w, "{}", self.columns.iter().map(|c| c.0).collect::<Vec<_>>().join(","))?;
+        for r in self.batches() {
+            let cols = self.batch(r.clone());
+            for row in 0..r.len() {
+                for (i, c) in cols.iter().enumerate() {
+                    if i > 0 {
+                        w.write_all(b",")?;
+                    }
+                    c.write_cell(row, w)?;
+                }
+                w.write_all(b"\n")?;
+            }
         }
-        let schema = Arc::new(Schema::new(fields));
-        let batch = RecordBatch::try_new(schema.clone(), arrays).map_err(|e| Error::encode(what(), e))?;
-        let props = WriterProperties::builder()
-            .set_compression(Compression::ZSTD(parquet::basic::ZstdLevel::default()))
-            .set_created_by("alphalab".into())
-            .build();
-        let mut out = Vec::new();
+        Ok(())
+    }
+
+    /// Writes the Parquet file (zstd, no creation timestamp, so byte-stable), batch by batch.
+    ///
+    /// # Errors
+    /// [`Error::Encode`] for Arrow / Parquet encoding and I/O errors, naming the table.
+    pub fn write_parquet(&self, w: &mut (dyn Write + Send)) -> Result<()> {
+        let what = || format!("{}.parquet", self.name);
         let encode = |e: parquet::errors::ParquetError| Error::encode(what(), e);
-        let mut w = ArrowWriter::try_new(&mut out, schema, Some(props)).map_err(encode)?;
-        w.write(&batch).map_err(encode)?;
-        w.close().map_err(encode)?;
+        let mut writer: Option<ArrowWriter<&mut (dyn Write + Send)>> = None;
+        let mut w = Some(w);
+        for r in self.batches() {
+            let mut fields = Vec::new();
+            let mut arrays = Vec::new();
+            for ((name, _), col) in self.columns.iter().zip(self.batch(r)) {
+                let (ty, a) = col.arrow().map_err(|e| Error::encode(what(), e))?;
+                fields.push(Field::new(*name, ty, false));
+                arrays.push(a);
+            }
+            let schema = Arc::new(Schema::new(fields));
+            let batch = RecordBatch::try_new(schema.clone(), arrays).map_err(|e| Error::encode(what(), e))?;
+            if writer.is_none() {
+                let props = WriterProperties::builder()
+                    .set_compression(Compression::ZSTD(parquet::basic::ZstdLevel::default()))
+                    .set_created_by("alphalab".into())
+                    .build();
+                let sink = w.take().expect("one writer");
+                writer = Some(ArrowWriter::try_new(sink, schema, Some(props)).map_err(encode)?);
+            }
+            writer.as_mut().expect("a writer").write(&batch).map_err(encode)?;
+        }
+        writer.expect("at least one batch").close().map_err(encode)?;
+        Ok(())
+    }
+
+    /// CSV text in memory (small tables and tests).
+    #[must_use]
+    pub fn csv(&self) -> String {
+        let mut out = Vec::new();
+        self.write_csv(&mut out).expect("writing to memory");
+        String::from_utf8(out).expect("CSV cells are UTF-8")
+    }
+
+    /// Parquet bytes in memory (small tables and tests).
+    ///
+    /// # Errors
+    /// As [`Table::write_parquet`].
+    pub fn parquet(&self) -> Result<Vec<u8>> {
+        let mut out = Vec::new();
+        self.write_parquet(&mut out)?;
         Ok(out)
     }
 }
 
-fn strs<T>(v: &[T], f: impl Fn(&T) -> String) -> Column {
-    Column::Str(v.iter().map(f).collect())
-}
-
-fn decs<T>(v: &[T], f: impl Fn(&T) -> Decimal) -> Column {
-    Column::Dec(v.iter().map(f).collect())
-}
-
-fn tss<T>(v: &[T], f: impl Fn(&T) -> u64) -> Column {
-    Column::Ts(v.iter().map(f).collect())
-}
-
-fn ints<T>(v: &[T], f: impl Fn(&T) -> u64) -> Column {
-    Column::Int(v.iter().map(f).collect())
-}
-
 /// A per-instrument attribution table ([`AttributionRow`]s).
-fn attribution_table(name: &'static str, a: &[AttributionRow]) -> Table {
-    Table {
+fn attribution_table<'a>(name: &'static str, a: &'a [AttributionRow]) -> Table<'a> {
+    Table::of(
         name,
-        columns: vec![
-            ("ts", tss(a, |x| x.ts)),
-            ("instrument_id", strs(a, |x| x.instrument_id.clone())),
-            ("position", decs(a, |x| x.position)),
-            ("last_price", decs(a, |x| x.last_price)),
-            ("realized_pnl", decs(a, |x| x.realized_pnl)),
-            ("unrealized_pnl", decs(a, |x| x.unrealized_pnl)),
-            ("fees", decs(a, |x| x.fees)),
-            ("funding", decs(a, |x| x.funding)),
-            ("liquidation_fees", decs(a, |x| x.liquidation_fees)),
-            ("insurance", decs(a, |x| x.insurance)),
-            ("net_pnl", decs(a, |x| x.net_pnl)),
-            ("traded_notional", decs(a, |x| x.traded_notional)),
-            ("fills", ints(a, |x| x.fills)),
+        a,
+        &[
+            ("ts", Col::Ts(|x| x.ts)),
+            ("instrument_id", Col::Str(|x| x.instrument_id.to_string())),
+            ("position", Col::Dec(|x| x.position)),
+            ("last_price", Col::Dec(|x| x.last_price)),
+            ("realized_pnl", Col::Dec(|x| x.realized_pnl)),
+            ("unrealized_pnl", Col::Dec(|x| x.unrealized_pnl)),
+            ("fees", Col::Dec(|x| x.fees)),
+            ("funding", Col::Dec(|x| x.funding)),
+            ("liquidation_fees", Col::Dec(|x| x.liquidation_fees)),
+            ("insurance", Col::Dec(|x| x.insurance)),
+            ("net_pnl", Col::Dec(|x| x.net_pnl)),
+            ("traded_notional", Col::Dec(|x| x.traded_notional)),
+            ("fills", Col::Int(|x| x.fills)),
         ],
-    }
+    )
 }
 
-/// Every table of a result.
-#[must_use]
-pub fn tables(r: &RunResult) -> Vec<Table> {
-    let o = &r.orders;
-    let f = &r.fills;
-    let p = &r.position_history;
-    let e = &r.equity;
-    let fu = &r.funding;
-    let px = &r.prices;
-    let b = &r.account_balances;
-    let l = &r.liquidations;
-    let w: Vec<(&str, &String, Decimal)> =
+/// Calls `each` with every table of a result, in file order.
+///
+/// # Errors
+/// The first error of `each`.
+pub fn for_each_table(r: &RunResult, mut each: impl FnMut(&Table<'_>) -> Result<()>) -> Result<()> {
+    let wallets: Vec<(&str, &String, Decimal)> =
         r.wallets.iter().flat_map(|(k, m)| m.iter().map(move |(c, a)| (k.name(), c, *a))).collect();
-    vec![
-        Table {
-            name: "orders",
-            columns: vec![
-                ("ts", tss(o, |x| x.ts)),
-                ("instrument_id", strs(o, |x| x.instrument_id.clone())),
-                ("client_order_id", strs(o, |x| x.client_order_id.clone())),
-                ("action", strs(o, |x| x.action.clone())),
-                ("side", strs(o, |x| x.side.clone())),
-                ("order_type", strs(o, |x| x.order_type.clone())),
-                ("qty", decs(o, |x| x.qty)),
-                ("limit_price", strs(o, |x| x.limit_price.map(|p| p.to_string()).unwrap_or_default())),
+    let tables = [
+        Table::of(
+            "orders",
+            &r.orders,
+            &[
+                ("ts", Col::Ts(|x| x.ts)),
+                ("instrument_id", Col::Str(|x| x.instrument_id.to_string())),
+                ("client_order_id", Col::Str(|x| x.client_order_id.to_string())),
+                ("action", Col::Str(|x| x.action.to_string())),
+                ("side", Col::Str(|x| x.side.to_string())),
+                ("order_type", Col::Str(|x| x.order_type.to_string())),
+                ("qty", Col::Dec(|x| x.qty)),
+                ("limit_price", Col::Str(|x| x.limit_price.map(|p| p.to_string()).unwrap_or_default())),
             ],
-        },
-        Table {
-            name: "fills",
-            columns: vec![
-                ("ts", tss(f, |x| x.ts)),
-                ("instrument_id", strs(f, |x| x.instrument_id.clone())),
-                ("client_order_id", strs(f, |x| x.client_order_id.clone())),
-                ("side", strs(f, |x| x.side.clone())),
-                ("qty", decs(f, |x| x.qty)),
-                ("price", decs(f, |x| x.price)),
-                ("commission", decs(f, |x| x.commission)),
-                ("commission_currency", strs(f, |x| x.commission_currency.clone())),
-                ("liquidity", strs(f, |x| x.liquidity.clone())),
-                ("position_after", decs(f, |x| x.position_after)),
+        ),
+        Table::of(
+            "fills",
+            &r.fills,
+            &[
+                ("ts", Col::Ts(|x| x.ts)),
+                ("instrument_id", Col::Str(|x| x.instrument_id.to_string())),
+                ("client_order_id", Col::Str(|x| x.client_order_id.to_string())),
+                ("side", Col::Str(|x| x.side.to_string())),
+                ("qty", Col::Dec(|x| x.qty)),
+                ("price", Col::Dec(|x| x.price)),
+                ("commission", Col::Dec(|x| x.commission)),
+                ("commission_currency", Col::Str(|x| x.commission_currency.to_string())),
+                ("liquidity", Col::Str(|x| x.liquidity.to_string())),
+                ("position_after", Col::Dec(|x| x.position_after)),
             ],
-        },
-        Table {
-            name: "positions",
-            columns: vec![
-                ("ts", tss(p, |x| x.0)),
-                ("instrument_id", strs(p, |x| x.1.clone())),
-                ("position", decs(p, |x| x.2)),
+        ),
+        Table::of(
+            "positions",
+            &r.position_history,
+            &[
+                ("ts", Col::Ts(|x| x.0)),
+                ("instrument_id", Col::Str(|x| x.1.to_string())),
+                ("position", Col::Dec(|x| x.2)),
             ],
-        },
-        Table {
-            name: "equity",
-            columns: vec![
-                ("ts", tss(e, |x| x.ts)),
-                ("equity_ex_funding", decs(e, |x| x.equity_ex_funding)),
-                ("funding", decs(e, |x| x.funding)),
-                ("equity", decs(e, |x| x.equity)),
-                ("gross_exposure", decs(e, |x| x.gross_exposure)),
-                ("net_exposure", decs(e, |x| x.net_exposure)),
-                ("open_positions", ints(e, |x| x.open_positions as u64)),
+        ),
+        Table::of(
+            "equity",
+            &r.equity,
+            &[
+                ("ts", Col::Ts(|x| x.ts)),
+                ("equity_ex_funding", Col::Dec(|x| x.equity_ex_funding)),
+                ("funding", Col::Dec(|x| x.funding)),
+                ("equity", Col::Dec(|x| x.equity)),
+                ("gross_exposure", Col::Dec(|x| x.gross_exposure)),
+                ("net_exposure", Col::Dec(|x| x.net_exposure)),
+                ("open_positions", Col::Int(|x| x.open_positions as u64)),
             ],
-        },
-        Table {
-            name: "funding",
-            columns: vec![
-                ("ts", tss(fu, |x| x.ts)),
-                ("instrument_id", strs(fu, |x| x.instrument_id.clone())),
-                ("position", decs(fu, |x| x.position)),
-                ("mark_price", decs(fu, |x| x.mark_price)),
-                ("rate", decs(fu, |x| x.rate)),
-                ("payment", decs(fu, |x| x.payment)),
-                ("cumulative", decs(fu, |x| x.cumulative)),
+        ),
+        Table::of(
+            "funding",
+            &r.funding,
+            &[
+                ("ts", Col::Ts(|x| x.ts)),
+                ("instrument_id", Col::Str(|x| x.instrument_id.to_string())),
+                ("position", Col::Dec(|x| x.position)),
+                ("mark_price", Col::Dec(|x| x.mark_price)),
+                ("rate", Col::Dec(|x| x.rate)),
+                ("payment", Col::Dec(|x| x.payment)),
+                ("cumulative", Col::Dec(|x| x.cumulative)),
             ],
-        },
-        Table {
-            name: "liquidations",
-            columns: vec![
-                ("ts", tss(l, |x| x.ts)),
-                ("instrument_id", strs(l, |x| x.instrument_id.clone())),
-                ("side", strs(l, |x| x.side.clone())),
-                ("qty", decs(l, |x| x.qty)),
-                ("price", decs(l, |x| x.price)),
-                ("mark_price", decs(l, |x| x.mark_price)),
-                ("fee", decs(l, |x| x.fee)),
-                ("wallet_balance_after", decs(l, |x| x.wallet_balance_after)),
-                ("realized_pnl", decs(l, |x| x.realized_pnl)),
-                ("insurance", decs(l, |x| x.insurance)),
+        ),
+        Table::of(
+            "liquidations",
+            &r.liquidations,
+            &[
+                ("ts", Col::Ts(|x| x.ts)),
+                ("instrument_id", Col::Str(|x| x.instrument_id.to_string())),
+                ("side", Col::Str(|x| x.side.to_string())),
+                ("qty", Col::Dec(|x| x.qty)),
+                ("price", Col::Dec(|x| x.price)),
+                ("mark_price", Col::Dec(|x| x.mark_price)),
+                ("fee", Col::Dec(|x| x.fee)),
+                ("wallet_balance_after", Col::Dec(|x| x.wallet_balance_after)),
+                ("realized_pnl", Col::Dec(|x| x.realized_pnl)),
+                ("insurance", Col::Dec(|x| x.insurance)),
             ],
-        },
-        Table {
-            name: "prices",
-            columns: vec![
-                ("ts", tss(px, |x| x.0)),
-                ("instrument_id", strs(px, |x| x.1.clone())),
-                ("price", decs(px, |x| x.2)),
+        ),
+        Table::of(
+            "prices",
+            &r.prices,
+            &[("ts", Col::Ts(|x| x.0)), ("instrument_id", Col::Str(|x| x.1.to_string())), ("price", Col::Dec(|x| x.2))],
+        ),
+        Table::of(
+            "wallets",
+            &wallets,
+            &[
+                ("wallet", Col::Str(|x| x.0.to_string())),
+                ("currency", Col::Str(|x| x.1.clone())),
+                ("balance", Col::Dec(|x| x.2)),
             ],
-        },
-        Table {
-            name: "wallets",
-            columns: vec![
-                ("wallet", strs(&w, |x| x.0.to_string())),
-                ("currency", strs(&w, |x| x.1.clone())),
-                ("balance", decs(&w, |x| x.2)),
+        ),
+        Table::of(
+            "balances",
+            &r.account_balances,
+            &[
+                ("currency", Col::Str(|x| x.currency.clone())),
+                ("total", Col::Dec(|x| x.total)),
+                ("free", Col::Dec(|x| x.free)),
+                ("locked", Col::Dec(|x| x.locked)),
             ],
-        },
-        Table {
-            name: "balances",
-            columns: vec![
-                ("currency", strs(b, |x| x.currency.clone())),
-                ("total", decs(b, |x| x.total)),
-                ("free", decs(b, |x| x.free)),
-                ("locked", decs(b, |x| x.locked)),
-            ],
-        },
+        ),
         attribution_table("attribution", &r.attribution),
         attribution_table("instrument_pnl", &r.instrument_pnl),
-    ]
+    ];
+    tables.iter().try_for_each(&mut each)
 }
 
-/// Writes every result file into `dir` (deterministic: same spec and result ⇒ same bytes).
+/// Writes every result file into `dir` (deterministic: same spec and result ⇒ same bytes), each
+/// streamed to a temporary file and renamed into place.
 ///
 /// # Errors
 /// I/O and encoding errors, naming the file.
 pub fn write_results(dir: &Path, spec: &RunSpec, result: &RunResult) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(Error::io(dir))?;
-    let put = |name: &str, body: &[u8]| -> Result<()> {
+    let put = |name: &str, body: &mut dyn FnMut(&mut (dyn Write + Send)) -> Result<()>| -> Result<()> {
         let p = dir.join(name);
-        std::fs::write(&p, body).map_err(Error::io(p))
+        let mut failed = None;
+        let written = write_atomic_with(&p, |w| {
+            body(w).map_err(|e| {
+                let msg = e.to_string();
+                failed = Some(e);
+                std::io::Error::other(msg)
+            })
+        });
+        match (written, failed) {
+            (_, Some(e)) => Err(e),
+            (Err(e), None) => Err(Error::io(p)(e)),
+            (Ok(()), None) => Ok(()),
+        }
     };
-    put("result.json", pretty_json("result.json", result)?.as_bytes())?;
-    for t in tables(result) {
-        put(&format!("{}.csv", t.name), t.csv().as_bytes())?;
-        put(&format!("{}.parquet", t.name), &t.parquet()?)?;
-    }
-    put("run.toml", spec.to_toml()?.as_bytes())?;
-    let version = serde_json::json!({ "version": result.version });
-    put("version.json", pretty_json("version.json", &version)?.as_bytes())?;
-    Ok(())
+    put("result.json", &mut |w| {
+        serde_json::to_writer_pretty(&mut *w, result).map_err(|e| Error::encode("result.json", e))?;
+        w.write_all(b"\n").map_err(Error::io(dir.join("result.json")))
+    })?;
+    for_each_table(result, |t| {
+        let csv = format!("{}.csv", t.name);
+        put(&csv, &mut |w| t.write_csv(w).map_err(Error::io(dir.join(&csv))))?;
+        put(&format!("{}.parquet", t.name), &mut |w| t.write_parquet(w))
+    })?;
+    let toml = spec.to_toml()?;
+    put("run.toml", &mut |w| w.write_all(toml.as_bytes()).map_err(Error::io(dir.join("run.toml"))))?;
+    let version = pretty_json("version.json", &serde_json::json!({ "version": result.version }))?;
+    put("version.json", &mut |w| w.write_all(version.as_bytes()).map_err(Error::io(dir.join("version.json"))))
 }
 
 /// `v` as pretty JSON with a final newline.
@@ -334,14 +409,12 @@ mod tests {
 
     #[test]
     fn csv_and_parquet_hold_the_same_exact_values() {
-        let t = Table {
-            name: "t",
-            columns: vec![
-                ("ts", Column::Ts(vec![1, 2])),
-                ("id", Column::Str(vec!["A".into(), "B".into()])),
-                ("x", Column::Dec(vec![dec!(0.1), dec!(-123456.000000000000000001)])),
-            ],
-        };
+        let rows = [(1, "A", dec!(0.1)), (2, "B", dec!(-123456.000000000000000001))];
+        let t = Table::of(
+            "t",
+            &rows,
+            &[("ts", Col::Ts(|x| x.0)), ("id", Col::Str(|x| x.1.to_string())), ("x", Col::Dec(|x| x.2))],
+        );
         assert_eq!(t.csv(), "ts,id,x\n1,A,0.1\n2,B,-123456.000000000000000001\n");
         let path = std::env::temp_dir().join(format!("alphalab-results-{}.parquet", std::process::id()));
         std::fs::write(&path, t.parquet().unwrap()).unwrap();
@@ -357,5 +430,46 @@ mod tests {
         let digest = sha2::Sha256::digest(t.parquet().unwrap());
         assert_eq!(hex::encode(digest), "67e8d5f6fe9b805a6d2cae8755ca9ae82a1e27b8164cd6923601f1bccc164a36");
         let _ = std::fs::remove_file(path);
+    }
+
+    fn parquet_column(bytes: Vec<u8>, col: usize) -> Vec<i64> {
+        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(bytes))
+            .unwrap()
+            .build()
+            .unwrap();
+        let mut out = Vec::new();
+        for batch in reader {
+            let batch = batch.unwrap();
+            let ts = batch.column(col).as_any().downcast_ref::<TimestampNanosecondArray>().unwrap();
+            out.extend(ts.values().iter().copied());
+        }
+        out
+    }
+
+    #[test]
+    fn a_table_longer_than_a_batch_is_written_whole_and_in_order() {
+        let rows: Vec<u64> = (0..(2 * BATCH as u64 + 3)).collect();
+        let t = Table::of("n", &rows, &[("ts", Col::Ts(|x| *x)), ("s", Col::Str(|x| format!("r{x}")))]);
+        let csv = t.csv();
+        let lines: Vec<&str> = csv.lines().collect();
+        assert_eq!(lines.len(), rows.len() + 1);
+        assert_eq!((lines[0], lines[1]), ("ts,s", "0,r0"));
+        assert_eq!(lines[BATCH + 1], format!("{BATCH},r{BATCH}"));
+        assert_eq!(*lines.last().unwrap(), format!("{},r{}", 2 * BATCH + 2, 2 * BATCH + 2));
+        let ts = parquet_column(t.parquet().unwrap(), 0);
+        assert_eq!(ts, rows.iter().map(|&x| x as i64).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn an_empty_table_has_its_header_and_schema() {
+        let rows: Vec<u64> = Vec::new();
+        let t = Table::of("e", &rows, &[("ts", Col::Ts(|x| *x)), ("x", Col::Dec(|_| Decimal::ONE))]);
+        assert_eq!(t.csv(), "ts,x\n");
+        let bytes = t.parquet().unwrap();
+        let builder =
+            parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(bytes)).unwrap();
+        let names: Vec<&str> = builder.schema().fields().iter().map(|f| f.name().as_str()).collect();
+        assert_eq!(names, ["ts", "x"]);
+        assert_eq!(builder.metadata().file_metadata().num_rows(), 0);
     }
 }

@@ -103,20 +103,34 @@ pub fn now_rfc3339() -> String {
 /// # Errors
 /// [`Error::Io`] naming the path.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_atomic_with(path, |w| w.write_all(bytes)).map_err(Error::io(path))
+}
+
+/// Writes what `body` writes to `path` through a buffered temporary sibling, an fsync and a
+/// rename, so that a reader (or a crash) sees the old file or the whole new one, and a large
+/// file is streamed rather than built in memory first. The temporary file is removed on error.
+///
+/// # Errors
+/// The I/O error of creating, writing, syncing or renaming (or `body`'s own).
+pub fn write_atomic_with(
+    path: &Path,
+    body: impl FnOnce(&mut (dyn Write + Send)) -> std::io::Result<()>,
+) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or_else(|| Path::new("."));
-    std::fs::create_dir_all(dir).map_err(Error::io(dir))?;
+    std::fs::create_dir_all(dir)?;
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
+        let mut w = std::io::BufWriter::with_capacity(1 << 16, std::fs::File::create(&tmp)?);
+        body(&mut w)?;
+        let f = w.into_inner().map_err(std::io::IntoInnerError::into_error)?;
         f.sync_all()?;
         std::fs::rename(&tmp, path)
     })();
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
-    result.map_err(Error::io(path))
+    result
 }
 
 /// The raw archive under one data root.
