@@ -28,6 +28,7 @@ use nautilus_model::{
     types::{AccountBalance, Currency, Money, Price, Quantity},
 };
 use rust_decimal::Decimal;
+use ustr::Ustr;
 
 use crate::{
     book::{self, Books},
@@ -463,20 +464,20 @@ fn delist(
     let closed = ledger.borrow_mut().delist(id, price);
     log::info!("{id} delisted at {t}, settled at {price}");
     let Some(qty) = closed.filter(|q| !q.is_zero()) else { return Ok(()) };
-    let settlement = ledger.borrow().rules(&id).map(|r| r.settlement.clone()).unwrap_or_default();
+    let settlement = ledger.borrow().rules(&id).map(|r| Ustr::from(&r.settlement)).unwrap_or_default();
     let valuation = ledger.borrow_mut().refresh(UnixNanos::from(t));
     let mut rec = recorder.borrow_mut();
     rec.position_history.entry(id).or_default().push((UnixNanos::from(t), Decimal::ZERO));
     rec.fills.push(Fill {
         ts: t,
-        instrument_id: id.to_string(),
-        client_order_id: format!("DELISTING-{id}"),
-        side: if qty.is_sign_positive() { "Buy" } else { "Sell" }.into(),
+        instrument_id: Ustr::from(&id.to_string()),
+        client_order_id: Ustr::from(&format!("DELISTING-{id}")),
+        side: Ustr::from(if qty.is_sign_positive() { "Buy" } else { "Sell" }),
         qty,
         price,
         commission: Decimal::ZERO,
         commission_currency: settlement,
-        liquidity: "Delisting".into(),
+        liquidity: Ustr::from("Delisting"),
         position_after: Decimal::ZERO,
     });
     if let Some(v) = valuation {

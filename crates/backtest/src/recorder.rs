@@ -13,6 +13,7 @@ use nautilus_core::UnixNanos;
 use nautilus_model::identifiers::InstrumentId;
 use rust_decimal::Decimal;
 use serde::Serialize;
+use ustr::Ustr;
 
 use crate::{
     alpha::{Context, Wallet},
@@ -33,19 +34,22 @@ pub struct Delivery {
     pub ts_event: Option<u64>,
 }
 
-/// One fill, exact.
+/// One fill, exact. Text fields are interned ([`Ustr`], 8 bytes, the identifiers NautilusTrader
+/// interns anyway): a run keeps every fill and order, so their rows stay small.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Fill {
     pub ts: u64,
-    pub instrument_id: String,
-    pub client_order_id: String,
-    pub side: String,
+    pub instrument_id: Ustr,
+    pub client_order_id: Ustr,
+    /// `Buy` or `Sell`.
+    pub side: Ustr,
     /// Signed quantity (positive buy).
     pub qty: Decimal,
     pub price: Decimal,
     pub commission: Decimal,
-    pub commission_currency: String,
-    pub liquidity: String,
+    pub commission_currency: Ustr,
+    /// `Maker`, `Taker`, `Liquidation` or `Delisting`.
+    pub liquidity: Ustr,
     /// Net position after the fill.
     pub position_after: Decimal,
 }
@@ -54,12 +58,14 @@ pub struct Fill {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct OrderRecord {
     pub ts: u64,
-    pub instrument_id: String,
-    pub client_order_id: String,
+    pub instrument_id: Ustr,
+    pub client_order_id: Ustr,
     /// `submit` or `cancel`.
-    pub action: String,
-    pub side: String,
-    pub order_type: String,
+    pub action: Ustr,
+    /// `Buy` or `Sell`.
+    pub side: Ustr,
+    /// `MARKET`, `LIMIT`, `LIQUIDATION` or `DELISTING`.
+    pub order_type: Ustr,
     /// Unsigned quantity (submissions) or leaves quantity (cancels).
     pub qty: Decimal,
     pub limit_price: Option<Decimal>,
@@ -69,7 +75,7 @@ pub struct OrderRecord {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Skip {
     pub ts: u64,
-    pub instrument_id: String,
+    pub instrument_id: Ustr,
     pub delta: Decimal,
     pub reason: String,
 }

@@ -7,6 +7,7 @@ use nautilus_core::UnixNanos;
 use nautilus_model::identifiers::InstrumentId;
 use rust_decimal::Decimal;
 use serde::Serialize;
+use ustr::Ustr;
 
 use crate::{
     alpha::Wallet,
@@ -81,10 +82,10 @@ pub struct RunResult {
     pub instrument_pnl: Vec<AttributionRow>,
     /// `(ts, instrument, net position)` after every fill (in `positions.csv/.parquet`).
     #[serde(skip)]
-    pub position_history: Vec<(u64, String, Decimal)>,
+    pub position_history: Vec<(u64, Ustr, Decimal)>,
     /// `(ts, instrument, last price)` used for marking (in `prices.csv/.parquet`).
     #[serde(skip)]
-    pub prices: Vec<(u64, String, Decimal)>,
+    pub prices: Vec<(u64, Ustr, Decimal)>,
     pub stats: Stats,
     /// Every event delivery, when recorded (tests of the timing rules); not written to disk.
     #[serde(skip)]
@@ -159,9 +160,14 @@ impl RunResult {
 }
 
 /// Per-instrument `(ts, value)` series flattened in time order (ties by instrument id).
-fn series(m: &BTreeMap<InstrumentId, Vec<(UnixNanos, Decimal)>>) -> Vec<(u64, String, Decimal)> {
-    let mut v: Vec<(u64, String, Decimal)> =
-        m.iter().flat_map(|(id, s)| s.iter().map(move |(t, x)| (t.as_u64(), id.to_string(), *x))).collect();
-    v.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+fn series(m: &BTreeMap<InstrumentId, Vec<(UnixNanos, Decimal)>>) -> Vec<(u64, Ustr, Decimal)> {
+    let mut v: Vec<(u64, Ustr, Decimal)> = m
+        .iter()
+        .flat_map(|(id, s)| {
+            let id = Ustr::from(&id.to_string());
+            s.iter().map(move |(t, x)| (t.as_u64(), id, *x))
+        })
+        .collect();
+    v.sort_by(|a, b| (a.0, a.1.as_str()).cmp(&(b.0, b.1.as_str())));
     v
 }

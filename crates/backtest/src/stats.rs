@@ -215,7 +215,7 @@ mod tests {
         Fill {
             ts,
             instrument_id: "BTCUSDT.BINANCE".into(),
-            client_order_id: format!("O-{ts}"),
+            client_order_id: format!("O-{ts}").as_str().into(),
             side: if qty.is_sign_positive() { "Buy" } else { "Sell" }.into(),
             qty,
             price,

@@ -413,7 +413,7 @@ fn a_delisted_perp_is_settled_at_its_price_and_never_traded_again() {
         assert_eq!(fills.len(), 2, "{fills:?}");
         let f = fills[1];
         assert_eq!(
-            (f.ts, f.qty, f.price, f.liquidity.as_str(), f.client_order_id.clone(), f.position_after),
+            (f.ts, f.qty, f.price, f.liquidity.as_str(), f.client_order_id.to_string(), f.position_after),
             (T0 + minute * M, -opened, price, "Delisting", format!("DELISTING-{name}"), Decimal::ZERO),
             "{name}"
         );
@@ -433,7 +433,7 @@ fn a_delisted_perp_is_settled_at_its_price_and_never_traded_again() {
     // the others hold to the end
     assert_eq!(r.positions.values().filter(|q| !q.is_zero()).count(), K - 2);
     let delisted: BTreeSet<String> =
-        r.fills.iter().filter(|f| f.liquidity == "Delisting").map(|f| f.instrument_id.clone()).collect();
+        r.fills.iter().filter(|f| f.liquidity == "Delisting").map(|f| f.instrument_id.to_string()).collect();
     assert_eq!(delisted, BTreeSet::from([id(3).to_string(), id(7).to_string()]));
 }
 

@@ -351,7 +351,7 @@ fn a_basis_trade_pays_its_spot_leg_from_the_spot_wallet_only() {
     // Spot: 0.1 × 60,000.25 + 0.1 % fee, from the spot wallet's 7,000; the perp short only pays
     // its fee (6,000 × 0.05 % = 3) from the futures wallet.
     let first: Vec<(String, Decimal, Decimal, Decimal)> =
-        r.fills.iter().take(2).map(|f| (f.instrument_id.clone(), f.qty, f.price, f.commission)).collect();
+        r.fills.iter().take(2).map(|f| (f.instrument_id.to_string(), f.qty, f.price, f.commission)).collect();
     assert_eq!(
         first,
         vec![(SPOT.into(), d("0.1"), d("60000.25"), d("6.000025")), (PERP.into(), d("-0.1"), d("60000"), d("3"))]

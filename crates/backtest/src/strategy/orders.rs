@@ -5,7 +5,7 @@
 
 use nautilus_core::UnixNanos;
 use nautilus_model::{
-    enums::OrderSide,
+    enums::{LiquiditySide, OrderSide},
     events::OrderFilled,
     identifiers::{ClientOrderId, InstrumentId},
     orders::Order,
@@ -13,6 +13,7 @@ use nautilus_model::{
 };
 use nautilus_trading::strategy::Strategy;
 use rust_decimal::Decimal;
+use ustr::Ustr;
 
 use super::AlphaStrategy;
 use crate::{
@@ -55,7 +56,8 @@ impl AlphaStrategy {
             if self.ledger.borrow().is_delisted(&t.instrument_id) {
                 if self.delisted_skips.insert(t.instrument_id) {
                     let reason = "delisted: no order is sent any more".to_string();
-                    let skip = Skip { ts, instrument_id: t.instrument_id.to_string(), delta: t.quantity, reason };
+                    let skip =
+                        Skip { ts, instrument_id: Ustr::from(&t.instrument_id.to_string()), delta: t.quantity, reason };
                     self.recorder.borrow_mut().skips.push(skip);
                 }
                 continue;
@@ -101,12 +103,12 @@ impl AlphaStrategy {
             if d.cancel_open {
                 for (coid, leaves, price) in open {
                     self.cancel_order(coid, None, None)?;
-                    self.record_order(ts, &t.instrument_id, coid.to_string(), "cancel", leaves, "LIMIT", price);
+                    self.record_order(ts, &t.instrument_id, coid, "cancel", leaves, "LIMIT", price);
                 }
             }
             for (delta, reason) in d.skips {
                 log::debug!("skip {} delta {delta}: {reason}", t.instrument_id);
-                let skip = Skip { ts, instrument_id: t.instrument_id.to_string(), delta, reason };
+                let skip = Skip { ts, instrument_id: Ustr::from(&t.instrument_id.to_string()), delta, reason };
                 self.recorder.borrow_mut().skips.push(skip);
             }
             let waits = self.setup.fill == FillTiming::NextOpen && self.setup.open_trades.contains(&t.instrument_id);
@@ -156,7 +158,7 @@ impl AlphaStrategy {
             // Binance cancels the open orders of a liquidated position.
             for (coid, leaves, price) in self.open_orders(&id) {
                 self.cancel_order(coid, None, None)?;
-                self.record_order(now.as_u64(), &id, coid.to_string(), "cancel", leaves, "LIMIT", price);
+                self.record_order(now.as_u64(), &id, coid, "cancel", leaves, "LIMIT", price);
             }
             self.pending.remove(&id);
             let side = if liq.qty.is_sign_positive() { OrderSide::Buy } else { OrderSide::Sell };
@@ -164,20 +166,20 @@ impl AlphaStrategy {
             let order = self.core.order_factory().market(id, side, qty, None, Some(true), None, None, None, None, None);
             let coid = order.client_order_id();
             self.liquidation_orders.insert(coid);
-            self.record_order(now.as_u64(), &id, coid.to_string(), "submit", liq.qty, "LIQUIDATION", None);
+            self.record_order(now.as_u64(), &id, coid, "submit", liq.qty, "LIQUIDATION", None);
             {
                 let mut rec = self.recorder.borrow_mut();
                 rec.position_history.entry(id).or_default().push((now, Decimal::ZERO));
                 rec.fills.push(Fill {
                     ts: now.as_u64(),
-                    instrument_id: id.to_string(),
-                    client_order_id: coid.to_string(),
-                    side: liq.side.clone(),
+                    instrument_id: rules.name,
+                    client_order_id: coid.inner(),
+                    side: Ustr::from(&liq.side),
                     qty: liq.qty,
                     price: liq.price,
                     commission: liq.fee,
-                    commission_currency: rules.settlement.clone(),
-                    liquidity: "Liquidation".into(),
+                    commission_currency: Ustr::from(&rules.settlement),
+                    liquidity: Ustr::from("Liquidation"),
                     position_after: Decimal::ZERO,
                 });
                 rec.liquidations.push(liq);
@@ -208,7 +210,7 @@ impl AlphaStrategy {
             None => self.core.order_factory().market(id, side, qty, None, None, None, None, None, None, None),
         };
         let kind = if limit_px.is_some() { "LIMIT" } else { "MARKET" };
-        self.record_order(ts, &id, order.client_order_id().to_string(), "submit", delta, kind, limit_px);
+        self.record_order(ts, &id, order.client_order_id(), "submit", delta, kind, limit_px);
         self.submit_order(order, None, None, None)?;
         Ok(())
     }
@@ -218,7 +220,7 @@ impl AlphaStrategy {
         &self,
         ts: u64,
         id: &InstrumentId,
-        client_order_id: String,
+        client_order_id: ClientOrderId,
         action: &str,
         signed_qty: Decimal,
         order_type: &str,
@@ -226,11 +228,11 @@ impl AlphaStrategy {
     ) {
         self.recorder.borrow_mut().orders.push(OrderRecord {
             ts,
-            instrument_id: id.to_string(),
-            client_order_id,
-            action: action.into(),
-            side: if signed_qty.is_sign_negative() { "Sell" } else { "Buy" }.into(),
-            order_type: order_type.into(),
+            instrument_id: Ustr::from(&id.to_string()),
+            client_order_id: client_order_id.inner(),
+            action: Ustr::from(action),
+            side: Ustr::from(if signed_qty.is_sign_negative() { "Sell" } else { "Buy" }),
+            order_type: Ustr::from(order_type),
             qty: signed_qty.abs(),
             limit_price,
         });
@@ -244,7 +246,7 @@ impl AlphaStrategy {
         for (id, qty) in closes {
             for (coid, leaves, price) in self.open_orders(&id) {
                 self.cancel_order(coid, None, None)?;
-                self.record_order(now, &id, coid.to_string(), "cancel", leaves, "LIMIT", price);
+                self.record_order(now, &id, coid, "cancel", leaves, "LIMIT", price);
             }
             self.pending.remove(&id);
             let Some(rules) = self.ledger.borrow().rules(&id).cloned() else { continue };
@@ -252,7 +254,7 @@ impl AlphaStrategy {
             let q = Quantity::from_decimal_dp(qty.abs(), rules.size_precision)?;
             let order = self.core.order_factory().market(id, side, q, None, Some(true), None, None, None, None, None);
             self.liquidation_orders.insert(order.client_order_id());
-            self.record_order(now, &id, order.client_order_id().to_string(), "submit", qty, "DELISTING", None);
+            self.record_order(now, &id, order.client_order_id(), "submit", qty, "DELISTING", None);
             self.submit_order(order, None, None, None)?;
         }
         Ok(())
@@ -273,15 +275,19 @@ impl AlphaStrategy {
         let q = f.last_qty.as_decimal();
         let qty = if f.order_side == OrderSide::Buy { q } else { -q };
         let price = f.last_px.as_decimal();
-        let quote = self.ledger.borrow().rules(&f.instrument_id).map(|r| r.quote.clone()).unwrap_or_default();
-        let (commission, commission_currency) =
-            f.commission.map_or((Decimal::ZERO, quote), |m| (m.as_decimal(), m.currency.code.to_string()));
+        let (commission, commission_currency) = match f.commission {
+            Some(m) => (m.as_decimal(), m.currency.code),
+            None => (
+                Decimal::ZERO,
+                self.ledger.borrow().rules(&f.instrument_id).map(|r| Ustr::from(&r.quote)).unwrap_or_default(),
+            ),
+        };
         let booking = Booking {
             instrument_id: f.instrument_id,
             qty,
             price,
             commission,
-            commission_currency: &commission_currency,
+            commission_currency: commission_currency.as_str(),
         };
         self.unpurged += 1;
         if !self.touched.contains(&f.instrument_id) {
@@ -294,16 +300,21 @@ impl AlphaStrategy {
         };
         let mut rec = self.recorder.borrow_mut();
         rec.position_history.entry(f.instrument_id).or_default().push((f.ts_event, position_after));
+        let name = self.ledger.borrow().rules(&f.instrument_id).map(|r| r.name).unwrap_or_default();
         rec.fills.push(Fill {
             ts: f.ts_event.as_u64(),
-            instrument_id: f.instrument_id.to_string(),
-            client_order_id: f.client_order_id.to_string(),
-            side: format!("{:?}", f.order_side),
+            instrument_id: name,
+            client_order_id: f.client_order_id.inner(),
+            side: Ustr::from(if f.order_side == OrderSide::Buy { "Buy" } else { "Sell" }),
             qty,
             price,
             commission,
             commission_currency,
-            liquidity: format!("{:?}", f.liquidity_side),
+            liquidity: Ustr::from(match f.liquidity_side {
+                LiquiditySide::Maker => "Maker",
+                LiquiditySide::Taker => "Taker",
+                LiquiditySide::NoLiquiditySide => "NoLiquiditySide",
+            }),
             position_after,
         });
     }

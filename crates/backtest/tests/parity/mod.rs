@@ -252,7 +252,7 @@ pub fn fill_rows(fills: &[Fill]) -> Vec<(u64, String, String, Decimal, Decimal, 
         .iter()
         .map(|f| {
             let side = if f.qty.is_sign_negative() { "Sell" } else { "Buy" };
-            (f.ts, f.instrument_id.clone(), side.to_string(), f.qty.abs(), f.price, f.commission)
+            (f.ts, f.instrument_id.to_string(), side.to_string(), f.qty.abs(), f.price, f.commission)
         })
         .collect()
 }
