@@ -7,7 +7,13 @@ use clap::Parser;
 
 mod cli;
 
+/// mimalloc: NautilusTrader's order path allocates and frees many small objects per fill (see
+/// docs/BENCHMARKS.md, "Allocator").
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
+    backtest::small_pages();
     let args = cli::Cli::parse();
     match cli::run(args) {
         Ok(code) => code,

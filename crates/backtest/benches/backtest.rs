@@ -139,7 +139,12 @@ fn sweep() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
+/// The allocator of the `alphalab` binary, so that the child runs measure what it does.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    backtest::small_pages();
     // Warnings only, held for the whole process: the engines reuse this logger.
     let cfg = LoggerConfig::from_spec("stdout=Warn;is_colored=false")?;
     let _log = init_logging(Default::default(), Default::default(), cfg, FileWriterConfig::default())?;
@@ -209,7 +214,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let u: universe::UniverseMeasured = serde_json::from_str(line)?;
         println!(
             "universe {} perps × {} 1m bars, equal weight hourly: {} events in {:.2} s = {:.0} events/s, {} fills, \
-             {} orders, {} funding settlements, peak RSS {:.0} MB",
+             {} orders, {} funding settlements, peak RSS {:.0} MB; results written in {:.2} s ({:.0} MB), \
+             peak RSS with them {:.0} MB",
             u.instruments,
             u.timestamps,
             u.events,
@@ -218,7 +224,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             u.fills,
             u.orders,
             u.funding_settlements,
-            u.peak_rss_mb
+            u.peak_rss_mb,
+            u.write_seconds,
+            u.written_mb,
+            u.peak_rss_written_mb
         );
         // NautilusTrader Python on the same universe (scripts/nautilus_py_universe.py: the same
         // bars; no funding, which its engine does not apply), for the days of

@@ -47,7 +47,14 @@ pub struct UniverseMeasured {
     pub orders: usize,
     pub funding_settlements: usize,
     pub timestamps: u64,
+    /// Peak RSS of the run alone.
     pub peak_rss_mb: f64,
+    /// Writing the run folder (every table as CSV + Parquet, result.json) afterwards, as
+    /// `alphalab backtest` does.
+    pub write_seconds: f64,
+    pub written_mb: f64,
+    /// Peak RSS with the writing.
+    pub peak_rss_written_mb: f64,
 }
 
 /// (price decimals, size decimals) of instrument `k`, adding up to 4.
@@ -212,6 +219,13 @@ pub fn child(bars: u64) -> std::result::Result<(), Box<dyn std::error::Error>> {
     let t = std::time::Instant::now();
     let r = run_source(&s, &mut u, &Registry::with_baselines(), RunOptions::default())?;
     let seconds = t.elapsed().as_secs_f64();
+    let peak_rss_mb = crate::parity::peak_rss_mb();
+    let dir = crate::parity::workspace().join("target/bench-universe/run");
+    let _ = std::fs::remove_dir_all(&dir);
+    let t = std::time::Instant::now();
+    backtest::output::write_results(&dir, &s, &r)?;
+    let write_seconds = t.elapsed().as_secs_f64();
+    let written: u64 = std::fs::read_dir(&dir)?.filter_map(|e| e.ok()?.metadata().ok()).map(|m| m.len()).sum();
     let m = UniverseMeasured {
         instruments: instruments(),
         events: r.iterations as u64,
@@ -220,7 +234,10 @@ pub fn child(bars: u64) -> std::result::Result<(), Box<dyn std::error::Error>> {
         orders: r.total_orders,
         funding_settlements: r.funding.len(),
         timestamps: bars,
-        peak_rss_mb: crate::parity::peak_rss_mb(),
+        peak_rss_mb,
+        write_seconds,
+        written_mb: written as f64 / 1e6,
+        peak_rss_written_mb: crate::parity::peak_rss_mb(),
     };
     println!("{}", serde_json::to_string(&m)?);
     Ok(())
