@@ -15,13 +15,14 @@ use serde_json::{Value, json};
 
 pub const ADABTC_REL: &str = "data/spot/daily/klines/ADABTC/1m/ADABTC-1m-2021-11-27.zip";
 
+#[path = "../../../data/tests/common/tree.rs"]
+mod tree;
+
+#[allow(unused_imports)] // not every test binary compares trees
+pub use tree::hashes;
+
 pub fn fresh_dir(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("alphalab-cli").join(name);
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    tree::fresh_dir_in("alphalab-cli", name)
 }
 
 pub fn adabtc_csv() -> Vec<u8> {
@@ -126,24 +127,6 @@ pub fn import(root: &Path, catalog: &Path, args: &[&str]) -> Output {
 
 pub fn text(o: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
-}
-
-/// Every file under `dir` by relative path → sha256.
-pub fn hashes(dir: &Path) -> BTreeMap<String, String> {
-    fn walk(base: &Path, dir: &Path, out: &mut BTreeMap<String, String>) {
-        for e in std::fs::read_dir(dir).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                walk(base, &p, out);
-            } else {
-                let rel = p.strip_prefix(base).unwrap().display().to_string();
-                out.insert(rel, sha256_hex(&std::fs::read(&p).unwrap()));
-            }
-        }
-    }
-    let mut out = BTreeMap::new();
-    walk(dir, dir, &mut out);
-    out
 }
 
 pub fn parquet_files(hashes: &BTreeMap<String, String>, under: &str) -> Vec<String> {
