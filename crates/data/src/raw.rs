@@ -330,6 +330,23 @@ mod tests {
     }
 
     #[test]
+    fn a_write_that_fails_midway_keeps_the_old_file_and_no_temp_file() {
+        let dir = tmp("atomic-fail");
+        let p = dir.join("t.csv");
+        write_atomic(&p, b"old").unwrap();
+        let err = write_atomic_with(&p, |w| {
+            w.write_all(b"half of the new")?;
+            Err(std::io::Error::other("encoder failed"))
+        })
+        .unwrap_err();
+        assert_eq!(err.to_string(), "encoder failed");
+        assert_eq!(std::fs::read(&p).unwrap(), b"old");
+        let names: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("t.csv")]);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
     fn pages_round_trip_byte_exact_and_list_in_key_order() {
         let store = RawStore::new(tmp("pages"));
         let body = r#"[[1,"1.10000000" ,"2"]]"#;
