@@ -92,10 +92,17 @@ pub struct TransferRecord {
     pub refused: Option<String>,
 }
 
-/// Mark-to-market equity (funding included) after the last event at `ts`.
+/// One point of the equity curve: mark-to-market equity after the last event at `ts`. Recorded in
+/// the form the result keeps, so that a long run's curve is never copied.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct EquityPoint {
+pub struct CurvePoint {
     pub ts: u64,
+    /// Mark-to-market equity before funding (filled in when the result is assembled: not
+    /// worked out at every event).
+    pub equity_ex_funding: Decimal,
+    /// Cumulative funding at `ts`: received (positive) or paid.
+    pub funding: Decimal,
+    /// `equity_ex_funding + funding`.
     pub equity: Decimal,
     /// Σ |position × last| (gross exposure) in the reporting currency.
     pub gross_exposure: Decimal,
@@ -103,8 +110,6 @@ pub struct EquityPoint {
     pub net_exposure: Decimal,
     /// Instruments with a non-zero position.
     pub open_positions: usize,
-    /// Funding received (positive) or paid until `ts`.
-    pub funding: Decimal,
 }
 
 /// Everything recorded during one run.
@@ -126,7 +131,7 @@ pub struct Recorder {
     /// Positions closed by liquidation.
     pub liquidations: Vec<Liquidation>,
     pub transfers: Vec<TransferRecord>,
-    pub equity: Vec<EquityPoint>,
+    pub equity: Vec<CurvePoint>,
     /// Per instrument: `(fill ts, net position after)`, ascending.
     pub position_history: BTreeMap<InstrumentId, Vec<(UnixNanos, Decimal)>>,
     /// Last price per instrument and sampling interval: `(ts, price)` ascending.
@@ -158,13 +163,14 @@ impl Recorder {
             self.initial_equity = Some(v.equity);
         }
         let funding = self.funding.last().map(|f| f.cumulative).unwrap_or_default();
-        let point = EquityPoint {
+        let point = CurvePoint {
             ts,
+            equity_ex_funding: Decimal::ZERO,
+            funding,
             equity: v.equity,
             gross_exposure: v.gross_exposure,
             net_exposure: v.net_exposure,
             open_positions: v.open_positions,
-            funding,
         };
         match self.equity.last() {
             Some(p) if same_slot(self.sample_ns, p.ts, ts) => *self.equity.last_mut().expect("a last point") = point,

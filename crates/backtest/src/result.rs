@@ -9,6 +9,7 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 use ustr::Ustr;
 
+pub use crate::recorder::CurvePoint;
 use crate::{
     alpha::Wallet,
     attribution::AttributionRow,
@@ -26,22 +27,6 @@ pub struct Balance {
     pub total: Decimal,
     pub free: Decimal,
     pub locked: Decimal,
-}
-
-/// One point of the equity curve.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct CurvePoint {
-    pub ts: u64,
-    /// Mark-to-market equity before funding.
-    pub equity_ex_funding: Decimal,
-    /// Cumulative funding at `ts`.
-    pub funding: Decimal,
-    /// `equity_ex_funding + funding`.
-    pub equity: Decimal,
-    pub gross_exposure: Decimal,
-    pub net_exposure: Decimal,
-    /// Instruments with a non-zero position.
-    pub open_positions: usize,
 }
 
 /// Everything a run produces.
@@ -108,24 +93,19 @@ impl RunResult {
     /// # Errors
     /// A run that never valued its equity (no prices for the held currencies).
     pub fn assemble(
-        rec: Recorder,
+        mut rec: Recorder,
         account_balances: Vec<Balance>,
         iterations: usize,
         reporting_currency: &str,
     ) -> Result<Self> {
-        let equity: Vec<CurvePoint> = rec
-            .equity
-            .iter()
-            .map(|p| CurvePoint {
-                ts: p.ts,
-                equity_ex_funding: (p.equity - p.funding).normalize(),
-                funding: p.funding,
-                equity: p.equity.normalize(),
-                gross_exposure: p.gross_exposure.normalize(),
-                net_exposure: p.net_exposure.normalize(),
-                open_positions: p.open_positions,
-            })
-            .collect();
+        // Moved, not copied: the largest series of a long run (one point per sampling interval).
+        let mut equity = std::mem::take(&mut rec.equity);
+        for p in &mut equity {
+            p.equity_ex_funding = (p.equity - p.funding).normalize();
+            p.equity = p.equity.normalize();
+            p.gross_exposure = p.gross_exposure.normalize();
+            p.net_exposure = p.net_exposure.normalize();
+        }
         let curve: Vec<(u64, Decimal, Decimal)> = equity.iter().map(|p| (p.ts, p.equity, p.gross_exposure)).collect();
         let funding_total = rec.funding.last().map(|e| e.cumulative).unwrap_or_default();
         let initial = rec.initial_equity.ok_or_else(|| Error::Spec {
@@ -133,6 +113,10 @@ impl RunResult {
             msg: "no equity: no prices for the held currencies".into(),
         })?;
         let stats = compute(initial, &curve, &rec.fills, reporting_currency, funding_total);
+        drop(curve);
+        // Each per-instrument series is freed as soon as it is flattened.
+        let position_history = series(&std::mem::take(&mut rec.position_history));
+        let prices = series(&std::mem::take(&mut rec.prices));
         Ok(Self {
             version: code_version(),
             iterations,
@@ -151,8 +135,8 @@ impl RunResult {
             equity,
             attribution: rec.attribution,
             instrument_pnl: rec.instrument_pnl,
-            position_history: series(&rec.position_history),
-            prices: series(&rec.prices),
+            position_history,
+            prices,
             stats,
             deliveries: rec.deliveries,
         })
