@@ -136,7 +136,6 @@ def build_bars(n: int, with_perp: bool) -> tuple[list[Bar], list[Bar]]:
     return spot, perp
 
 
-
 def pending(strategy: Strategy, iid: InstrumentId) -> Decimal:
     """Signed leaves quantity of `strategy`'s open and in-flight orders of `iid` (an order can
     be in both lists: counted once)."""
@@ -151,6 +150,7 @@ def pending(strategy: Strategy, iid: InstrumentId) -> Decimal:
         q = o.leaves_qty.as_decimal()
         total += q if o.side == OrderSide.BUY else -q
     return total
+
 
 class Hold:
     """buy-and-hold: a fixed target per instrument from its first price on."""

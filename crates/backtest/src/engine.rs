@@ -39,7 +39,7 @@ use crate::{
     inputs::{CatalogSource, Inputs, MemorySource, Source, first_span, next_span},
     ledger::Ledger,
     margin::{MarginRules, generic_brackets},
-    recorder::{Fill, Recorder, SharedRecorder, TransferRecord},
+    recorder::{Fill, Recorder, SharedRecorder, TransferRecord, id_text},
     registry::Registry,
     result::{Balance, RunResult},
     spec::RunSpec,
@@ -470,7 +470,7 @@ fn delist(
     rec.position_history.entry(id).or_default().push((UnixNanos::from(t), Decimal::ZERO));
     rec.fills.push(Fill {
         ts: t,
-        instrument_id: Ustr::from(&id.to_string()),
+        instrument_id: id_text(&id),
         client_order_id: Ustr::from(&format!("DELISTING-{id}")),
         side: Ustr::from(if qty.is_sign_positive() { "Buy" } else { "Sell" }),
         qty,

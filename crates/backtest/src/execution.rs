@@ -19,14 +19,11 @@ use nautilus_model::{
 };
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
-use ustr::Ustr;
 
 /// Trading rules of one instrument, as the policy and the ledger need them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InstrumentRules {
     pub id: InstrumentId,
-    /// `id` as interned text, for the rows a run records.
-    pub name: Ustr,
     /// Binance's symbol (`BTCUSDT`).
     pub symbol: String,
     /// `true` for spot pairs: the base leg is booked in `balances[base]`; `false` for
@@ -51,7 +48,6 @@ impl InstrumentRules {
         let quote = inst.quote_currency().code.to_string();
         Self {
             id: inst.id(),
-            name: Ustr::from(&inst.id().to_string()),
             symbol: inst.raw_symbol().to_string(),
             is_spot: matches!(inst, InstrumentAny::CurrencyPair(_)),
             base: inst.base_currency().map_or_else(|| quote.clone(), |c| c.code.to_string()),
@@ -243,7 +239,6 @@ mod tests {
     fn rules() -> InstrumentRules {
         InstrumentRules {
             id: InstrumentId::from("BTCUSDT.BINANCE"),
-            name: Ustr::from("BTCUSDT.BINANCE"),
             symbol: "BTCUSDT".into(),
             is_spot: true,
             base: "BTC".into(),

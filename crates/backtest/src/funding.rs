@@ -107,7 +107,6 @@ mod tests {
     fn ledger() -> Ledger {
         let rules = InstrumentRules {
             id: id(),
-            name: id().to_string().as_str().into(),
             symbol: "BTCUSDT".into(),
             is_spot: false,
             base: "BTC".into(),

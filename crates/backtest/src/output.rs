@@ -167,9 +167,7 @@ impl<'a> Table<'a> {
     pub fn write_parquet(&self, w: &mut (dyn Write + Send)) -> Result<()> {
         let what = || format!("{}.parquet", self.name);
         let encode = |e: parquet::errors::ParquetError| Error::encode(what(), e);
-        let mut writer: Option<ArrowWriter<&mut (dyn Write + Send)>> = None;
-        let mut w = Some(w);
-        for r in self.batches() {
+        let record_batch = |r: Range<usize>| -> Result<RecordBatch> {
             let mut fields = Vec::new();
             let mut arrays = Vec::new();
             for ((name, _), col) in self.columns.iter().zip(self.batch(r)) {
@@ -177,19 +175,21 @@ impl<'a> Table<'a> {
                 fields.push(Field::new(*name, ty, false));
                 arrays.push(a);
             }
-            let schema = Arc::new(Schema::new(fields));
-            let batch = RecordBatch::try_new(schema.clone(), arrays).map_err(|e| Error::encode(what(), e))?;
-            if writer.is_none() {
-                let props = WriterProperties::builder()
-                    .set_compression(Compression::ZSTD(parquet::basic::ZstdLevel::default()))
-                    .set_created_by("alphalab".into())
-                    .build();
-                let sink = w.take().expect("one writer");
-                writer = Some(ArrowWriter::try_new(sink, schema, Some(props)).map_err(encode)?);
-            }
-            writer.as_mut().expect("a writer").write(&batch).map_err(encode)?;
+            RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays).map_err(|e| Error::encode(what(), e))
+        };
+        let mut batches = self.batches();
+        // An empty table still has one (empty) batch: it gives the file its schema.
+        let first = record_batch(batches.next().expect("at least one batch"))?;
+        let props = WriterProperties::builder()
+            .set_compression(Compression::ZSTD(parquet::basic::ZstdLevel::default()))
+            .set_created_by("alphalab".into())
+            .build();
+        let mut writer = ArrowWriter::try_new(w, first.schema(), Some(props)).map_err(encode)?;
+        writer.write(&first).map_err(encode)?;
+        for r in batches {
+            writer.write(&record_batch(r)?).map_err(encode)?;
         }
-        writer.expect("at least one batch").close().map_err(encode)?;
+        writer.close().map_err(encode)?;
         Ok(())
     }
 

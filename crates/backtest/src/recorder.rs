@@ -22,6 +22,12 @@ use crate::{
     ledger::{Liquidation, Valuation},
 };
 
+/// `id` as the interned text the recorded rows hold.
+#[must_use]
+pub fn id_text(id: &InstrumentId) -> Ustr {
+    Ustr::from(&id.to_string())
+}
+
 /// One event delivery to the Alpha (recorded only when asked: tests of the timing rules).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Delivery {

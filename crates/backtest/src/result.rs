@@ -16,7 +16,7 @@ use crate::{
     error::{Error, Result},
     funding::FundingEntry,
     ledger::Liquidation,
-    recorder::{Delivery, Fill, OrderRecord, Recorder, Skip, TransferRecord},
+    recorder::{Delivery, Fill, OrderRecord, Recorder, Skip, TransferRecord, id_text},
     stats::{Stats, compute},
 };
 
@@ -148,7 +148,7 @@ fn series(m: &BTreeMap<InstrumentId, Vec<(UnixNanos, Decimal)>>) -> Vec<(u64, Us
     let mut v: Vec<(u64, Ustr, Decimal)> = m
         .iter()
         .flat_map(|(id, s)| {
-            let id = Ustr::from(&id.to_string());
+            let id = id_text(id);
             s.iter().map(move |(t, x)| (t.as_u64(), id, *x))
         })
         .collect();

@@ -21,7 +21,7 @@ use crate::{
     book,
     execution::{InstrumentRules, OrderState},
     ledger::Booking,
-    recorder::{Fill, OrderRecord, Skip},
+    recorder::{Fill, OrderRecord, Skip, id_text},
     venue::FillTiming,
 };
 
@@ -56,8 +56,7 @@ impl AlphaStrategy {
             if self.ledger.borrow().is_delisted(&t.instrument_id) {
                 if self.delisted_skips.insert(t.instrument_id) {
                     let reason = "delisted: no order is sent any more".to_string();
-                    let skip =
-                        Skip { ts, instrument_id: Ustr::from(&t.instrument_id.to_string()), delta: t.quantity, reason };
+                    let skip = Skip { ts, instrument_id: id_text(&t.instrument_id), delta: t.quantity, reason };
                     self.recorder.borrow_mut().skips.push(skip);
                 }
                 continue;
@@ -108,7 +107,7 @@ impl AlphaStrategy {
             }
             for (delta, reason) in d.skips {
                 log::debug!("skip {} delta {delta}: {reason}", t.instrument_id);
-                let skip = Skip { ts, instrument_id: Ustr::from(&t.instrument_id.to_string()), delta, reason };
+                let skip = Skip { ts, instrument_id: id_text(&t.instrument_id), delta, reason };
                 self.recorder.borrow_mut().skips.push(skip);
             }
             let waits = self.setup.fill == FillTiming::NextOpen && self.setup.open_trades.contains(&t.instrument_id);
@@ -172,7 +171,7 @@ impl AlphaStrategy {
                 rec.position_history.entry(id).or_default().push((now, Decimal::ZERO));
                 rec.fills.push(Fill {
                     ts: now.as_u64(),
-                    instrument_id: rules.name,
+                    instrument_id: id_text(&id),
                     client_order_id: coid.inner(),
                     side: Ustr::from(&liq.side),
                     qty: liq.qty,
@@ -228,7 +227,7 @@ impl AlphaStrategy {
     ) {
         self.recorder.borrow_mut().orders.push(OrderRecord {
             ts,
-            instrument_id: Ustr::from(&id.to_string()),
+            instrument_id: id_text(id),
             client_order_id: client_order_id.inner(),
             action: Ustr::from(action),
             side: Ustr::from(if signed_qty.is_sign_negative() { "Sell" } else { "Buy" }),
@@ -300,10 +299,9 @@ impl AlphaStrategy {
         };
         let mut rec = self.recorder.borrow_mut();
         rec.position_history.entry(f.instrument_id).or_default().push((f.ts_event, position_after));
-        let name = self.ledger.borrow().rules(&f.instrument_id).map(|r| r.name).unwrap_or_default();
         rec.fills.push(Fill {
             ts: f.ts_event.as_u64(),
-            instrument_id: name,
+            instrument_id: id_text(&f.instrument_id),
             client_order_id: f.client_order_id.inner(),
             side: Ustr::from(if f.order_side == OrderSide::Buy { "Buy" } else { "Sell" }),
             qty,
